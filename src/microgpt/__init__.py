@@ -1,0 +1,53 @@
+"""MicroGPT: small task models trained on your own data — train, evaluate, predict, on a laptop CPU.
+
+    import microgpt
+    data = microgpt.read_examples("tickets.csv")                  # text,label columns
+    model = microgpt.train(data, task="classify", tier="nano", out="router/")
+    microgpt.evaluate(model, microgpt.read_examples("test.csv"))  # accuracy, macro-F1, per label, confusions
+    microgpt.load("router/").predict(["I was charged twice"])
+"""
+
+from __future__ import annotations
+
+from microgpt.api import train
+from microgpt.config import AutoConfig, MicroConfig, NanoConfig, TrainConfig
+from microgpt.data.readers import read_examples
+from microgpt.data.records import Dataset, Example
+from microgpt.data.splits import train_test_split
+from microgpt.errors import (
+    BackboneError,
+    ConfigError,
+    DataError,
+    MicroGPTError,
+    ModuleFormatError,
+    NotFittedError,
+)
+from microgpt.evaluation.report import evaluate
+from microgpt.tasks.base import load
+from microgpt.tasks.classify import Classifier
+from microgpt.tasks.tag import Tagger
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AutoConfig",
+    "BackboneError",
+    "Classifier",
+    "ConfigError",
+    "DataError",
+    "Dataset",
+    "Example",
+    "MicroConfig",
+    "MicroGPTError",
+    "ModuleFormatError",
+    "NanoConfig",
+    "NotFittedError",
+    "Tagger",
+    "TrainConfig",
+    "__version__",
+    "evaluate",
+    "load",
+    "read_examples",
+    "train",
+    "train_test_split",
+]

@@ -1,0 +1,5 @@
+"""`python -m microgpt` runs the CLI."""
+
+from microgpt.cli.app import main
+
+main()

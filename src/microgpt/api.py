@@ -1,0 +1,40 @@
+"""`train()`: the one-call entry point the CLI and the demo use (data → task on a tier → saved module)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from microgpt.config import TASKS
+from microgpt.data.readers import read_examples
+from microgpt.data.records import Dataset
+from microgpt.errors import ConfigError
+from microgpt.tasks.base import Task
+from microgpt.training.loop import Progress, no_progress
+
+
+def train(
+    data: Dataset | str | Path,
+    task: str = "classify",
+    tier: str = "nano",
+    out: str | Path | None = None,
+    *,
+    nano: dict[str, Any] | None = None,
+    micro: dict[str, Any] | None = None,
+    auto: dict[str, Any] | None = None,
+    seed: int = 0,
+    progress: Progress = no_progress,
+) -> Task:
+    """Train a `task` model ('classify' or 'tag') on `tier` and, with `out`, save it there as a module."""
+    from microgpt.tasks.classify import Classifier
+    from microgpt.tasks.tag import Tagger
+
+    if task not in TASKS:
+        raise ConfigError(f"unknown task {task!r}", hint=f"use one of: {', '.join(TASKS)}")
+    if not isinstance(data, Dataset):
+        data = read_examples(data, task=task)
+    cls = Classifier if task == "classify" else Tagger
+    model = cls(tier, nano=nano, micro=micro, auto=auto, seed=seed).fit(data, progress=progress)
+    if out is not None:
+        model.save(out)
+    return model

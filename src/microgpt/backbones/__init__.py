@@ -1,0 +1,1 @@
+"""Backbones turn text into features: sparse n-grams (nano) or a pretrained transformer encoder (micro)."""

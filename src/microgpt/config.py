@@ -1,0 +1,98 @@
+"""Typed, frozen settings for each tier. A typo in a key is an error naming the nearest valid key.
+
+Every default says why it is what it is; the resolved config is saved inside every trained module.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from microgpt.errors import ConfigError
+
+TASKS = ("classify", "tag")
+TIERS = ("nano", "micro", "auto")
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class NanoConfig(_Frozen):
+    """Sparse n-gram TF-IDF + a linear model: no pretrained weights, trains in seconds, predicts in ~0.1 ms."""
+
+    word_ngrams: tuple[int, int] = (1, 3)  # trigrams catch "card not working" vs "card not arrived"
+    char_ngrams: tuple[int, int] = (1, 5)  # character n-grams absorb typos and word forms ("refund", "refunded")
+    skip_window: int = Field(0, ge=0, le=8)  # word pairs up to this far apart; 0 = off (measured: no gain)
+    min_df: int = Field(1, ge=1)  # keep n-grams seen once: with ~10k texts rare n-grams still help
+    model: Literal["svm", "logreg"] = "svm"  # LinearSVC trains in ~2 s; logreg is ~0.3 pt better, ~10x slower
+    c: float = Field(0.5, gt=0)  # inverse regularisation; 0.5 was best of 0.5/1/2 for the SVM on Banking77
+    max_iter: int = Field(100, ge=10)  # logreg only: lbfgs iterations (tol 1e-3 converges well before 300)
+    dev_fraction: float = Field(0.1, gt=0, lt=0.5)  # held out to fit the probability temperature / tag threshold
+
+
+class MicroConfig(_Frozen):
+    """A pretrained transformer encoder fine-tuned end to end with a linear head (mean pooling)."""
+
+    backbone: str = "default"  # the packaged all-MiniLM-L6-v2 (22M params); any local path or hub name works
+    max_length: int = Field(128, ge=8, le=512)  # support messages are short; longer texts are truncated
+    epochs: float = Field(5.0, gt=0)  # upper bound; early stopping on the dev split usually ends sooner
+    batch_size: int = Field(32, ge=1)
+    lr: float = Field(1e-4, gt=0)  # small encoders like MiniLM-L6 tolerate (and need) a higher lr than BERT-base
+    head_lr: float = Field(2e-3, gt=0)  # the freshly initialised head learns faster than the pretrained body
+    weight_decay: float = Field(0.01, ge=0)
+    warmup_ratio: float = Field(0.06, ge=0, lt=1)
+    label_smoothing: float = Field(0.1, ge=0, lt=1)  # softer targets: better-calibrated and slightly more accurate
+    dropout: float = Field(0.1, ge=0, lt=1)
+    patience: int = Field(2, ge=1)  # epochs without dev improvement before stopping (small dev sets are noisy)
+    dev_fraction: float = Field(0.1, gt=0, lt=0.5)
+    max_steps: int | None = Field(None, ge=1)  # cap for smoke tests and quick experiments
+    max_minutes: float | None = Field(None, gt=0)  # wall-clock cap: training stops, the best epoch so far is kept
+    ensemble_nano: bool = True  # blend in a nano model's probabilities, weight chosen on dev (0 if it does not help)
+    threads: int | None = Field(None, ge=1)  # torch threads; None = torch's default (all cores)
+
+
+class AutoConfig(_Frozen):
+    """Train each candidate tier, keep the best on a held-out split within an optional latency budget."""
+
+    candidates: tuple[Literal["nano", "micro"], ...] = ("nano", "micro")
+    latency_budget_ms: float | None = Field(None, gt=0)  # single-text p50 in process; None = no limit
+    dev_fraction: float = Field(0.15, gt=0, lt=0.5)
+
+
+class TrainConfig(_Frozen):
+    """Everything `train` needs: task, tier, seed and the settings of each tier."""
+
+    task: Literal["classify", "tag"] = "classify"
+    tier: Literal["nano", "micro", "auto"] = "nano"
+    seed: int = 0
+    nano: NanoConfig = NanoConfig()
+    micro: MicroConfig = MicroConfig()
+    auto: AutoConfig = AutoConfig()
+
+
+def make_config(model: type[_Frozen], values: dict[str, Any] | None = None) -> Any:
+    """Validate `values` into `model`, turning pydantic errors into a ConfigError that suggests the fix."""
+    values = dict(values or {})
+    try:
+        return model(**values)
+    except ValidationError as err:
+        first = err.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"])
+        if first["type"] == "extra_forbidden":
+            known = _known_keys(model, first["loc"][:-1])
+            close = difflib.get_close_matches(str(first["loc"][-1]), known, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"valid keys: {', '.join(sorted(known))}"
+            raise ConfigError(f"unknown setting {loc!r} for {model.__name__}", hint=hint) from None
+        raise ConfigError(f"invalid setting {loc!r}: {first['msg']} (got {first.get('input')!r})", hint="see microgpt.config") from None
+
+
+def _known_keys(model: type[BaseModel], path: tuple[Any, ...]) -> list[str]:
+    for part in path:
+        field = model.model_fields.get(str(part))
+        annotation = getattr(field, "annotation", None)
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            model = annotation
+    return list(model.model_fields)

@@ -1,0 +1,211 @@
+"""Read CSV and JSONL exports into a validated `Dataset`, rejecting bad rows with the row number and the fix."""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from microgpt.data.records import Dataset, Example
+from microgpt.errors import DataError
+
+# Tried in order when the caller names no column, so common exports (Banking77's `category`) just work.
+TEXT_COLUMNS = ("text", "message", "utterance", "query", "input")
+LABEL_COLUMNS = ("label", "labels", "category", "intent", "intents", "class", "target")
+
+
+def read_examples(
+    path: str | Path,
+    task: str = "classify",
+    text_col: str | None = None,
+    label_col: str | None = None,
+    label_sep: str | None = None,
+    min_per_label: int = 2,
+    require_labels: bool = True,
+) -> Dataset:
+    """Read a `.csv` or `.jsonl` file into a `Dataset` for `task` ('classify' or 'tag').
+
+    Multi-label targets (task 'tag') may be a JSON list (`["a","b"]`, in a CSV cell or a JSONL array) or a string
+    split on `label_sep`. With `min_per_label` > 0, a label with fewer examples is an error naming it.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"data file not found: {path}", hint="check the path; MicroGPT reads .csv and .jsonl files")
+    if path.is_dir():
+        raise DataError(f"{path} is a directory, not a data file", hint="pass a .csv or .jsonl file")
+    raw = path.read_bytes()
+    text = _decode(raw, path)
+    if not text.strip():
+        raise DataError(f"{path} is empty", hint="export at least a header and two examples per label")
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".ndjson", ".json"):
+        rows = _jsonl_rows(text, path)
+    elif suffix in (".csv", ".tsv", ".txt"):
+        rows = _csv_rows(text, path, delimiter="\t" if suffix == ".tsv" else ",")
+    else:
+        raise DataError(f"unsupported file type {suffix!r} for {path}", hint="use a .csv or .jsonl file")
+
+    examples: list[Example] = []
+    columns: list[str] | None = None
+    tcol = lcol = None
+    for line_no, row in rows:
+        if columns is None:
+            columns = list(row)
+            tcol = _pick_column(columns, text_col, TEXT_COLUMNS, "text", path)
+            lcol = _pick_column(columns, label_col, LABEL_COLUMNS, "label", path) if require_labels else None
+            if lcol is None and not require_labels:
+                lcol = _maybe_column(columns, label_col, LABEL_COLUMNS)
+        where = f"{path.name}:{line_no}"
+        value = row.get(tcol)  # type: ignore[arg-type]
+        if value is None and tcol not in row:
+            raise DataError(f"row at {where} has no {tcol!r} field", hint=f"add {tcol!r} to every row")
+        if not isinstance(value, str) or not value.strip():
+            raise DataError(
+                f"empty text at {where} (column {tcol!r})",
+                hint="remove the row or fill in its text; whitespace-only texts cannot be learned from",
+            )
+        target = row.get(lcol) if lcol else None
+        examples.append(_make_example(value, target, task, label_sep, where, require_labels, lcol))
+    if not examples:
+        raise DataError(f"{path} has a header but no data rows", hint="add examples below the header")
+    data = Dataset(examples, name=path.stem)
+    if require_labels and min_per_label > 0:
+        check_label_counts(data, min_per_label)
+    return data
+
+
+def check_label_counts(data: Dataset, min_per_label: int = 2) -> None:
+    """Raise naming every label with fewer than `min_per_label` examples (and where the first one is)."""
+    counts = data.label_counts()
+    rare = sorted(label for label, n in counts.items() if n < min_per_label)
+    if rare:
+        first = next(e.source for e in data if e.label == rare[0] or (e.labels and rare[0] in e.labels))
+        listing = ", ".join(f"{label!r} ({counts[label]})" for label in rare[:10])
+        more = f" and {len(rare) - 10} more" if len(rare) > 10 else ""
+        raise DataError(
+            f"{len(rare)} label(s) have fewer than {min_per_label} examples: {listing}{more} (first at {first})",
+            hint=f"add at least {min_per_label} examples for each, merge them into another label, or drop those rows",
+        )
+
+
+def _decode(raw: bytes, path: Path) -> str:
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = raw[: err.start].count(b"\n") + 1
+        raise DataError(
+            f"{path} is not UTF-8: byte 0x{raw[err.start]:02x} at offset {err.start} (line {line})",
+            hint=f"re-save it as UTF-8, e.g. `iconv -f latin1 -t utf-8 {path.name} > fixed{path.suffix}`",
+        ) from None
+
+
+def _csv_rows(text: str, path: Path, delimiter: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
+    if not reader.fieldnames:
+        raise DataError(f"{path} has no header row", hint="the first line must name the columns, e.g. `text,label`")
+    try:
+        for row in reader:
+            if None in row:  # more cells than header columns
+                raise DataError(
+                    f"row at {path.name}:{reader.line_num} has more cells than the header's {len(reader.fieldnames)}",
+                    hint="quote texts that contain commas, e.g. \"hello, world\"",
+                )
+            if all(v in (None, "") for v in row.values()):
+                continue  # blank line
+            yield reader.line_num, row
+    except csv.Error as err:
+        raise DataError(f"{path.name}:{reader.line_num}: malformed CSV ({err})", hint="check the quoting") from None
+
+
+def _jsonl_rows(text: str, path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    for line_no, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise DataError(
+                f"{path.name}:{line_no} is not valid JSON ({err.msg})",
+                hint="JSONL needs one JSON object per line",
+            ) from None
+        if not isinstance(row, dict):
+            raise DataError(f"{path.name}:{line_no} is a {type(row).__name__}, not an object", hint='use {"text": ...}')
+        yield line_no, row
+
+
+def _maybe_column(columns: list[str], wanted: str | None, candidates: tuple[str, ...]) -> str | None:
+    if wanted is not None:
+        return wanted if wanted in columns else None
+    lower = {c.lower(): c for c in columns}
+    return next((lower[c] for c in candidates if c in lower), None)
+
+
+def _pick_column(columns: list[str], wanted: str | None, candidates: tuple[str, ...], role: str, path: Path) -> str:
+    found = _maybe_column(columns, wanted, candidates)
+    if found is not None:
+        return found
+    flag = "--text-col" if role == "text" else "--label-col"
+    shown = ", ".join(repr(c) for c in columns)
+    if wanted is not None:
+        lower = {c.lower(): c for c in columns}
+        close = difflib.get_close_matches(wanted.lower(), list(lower), n=1, cutoff=0.6)
+        guess = f"did you mean {lower[close[0]]!r}? " if close else ""
+        raise DataError(
+            f"{path.name} has no {role} column {wanted!r}; its columns are {shown}",
+            hint=f"{guess}pass the right one with {flag} NAME",
+        )
+    raise DataError(
+        f"{path.name} has no {role} column (looked for {', '.join(candidates[:4])}, ...); its columns are {shown}",
+        hint=f"name it with {flag} NAME",
+    )
+
+
+def _make_example(
+    text: str, target: Any, task: str, label_sep: str | None, where: str, require: bool, lcol: str | None
+) -> Example:
+    if target is None or (isinstance(target, str) and not target.strip()):
+        if require and task == "classify":
+            raise DataError(f"missing label at {where} (column {lcol!r})", hint="give every row a label, or drop it")
+        if task == "tag" and target is not None:
+            return Example(text=text, labels=(), source=where)  # an explicit empty cell: no labels apply
+        return Example(text=text, source=where)
+    if task == "classify":
+        if not isinstance(target, (str, int)) or isinstance(target, bool):
+            raise DataError(
+                f"label at {where} is {type(target).__name__} {target!r}, expected one label",
+                hint="for several labels per text use --task tag",
+            )
+        return Example(text=text, label=str(target).strip(), source=where)
+    return Example(text=text, labels=_parse_label_list(target, label_sep, where), source=where)
+
+
+def _parse_label_list(target: Any, label_sep: str | None, where: str) -> tuple[str, ...]:
+    if isinstance(target, list):
+        items = target
+    elif isinstance(target, str) and target.strip().startswith("["):
+        try:
+            items = json.loads(target)
+        except json.JSONDecodeError:
+            raise DataError(
+                f"labels at {where} look like a JSON list but do not parse: {target!r}",
+                hint='write them as ["a", "b"] or as a|b with --label-sep "|"',
+            ) from None
+        if not isinstance(items, list):
+            raise DataError(f"labels at {where} must be a list, got {target!r}", hint='use ["a", "b"]')
+    elif isinstance(target, str):
+        sep = label_sep or "|"
+        items = target.split(sep)
+    else:
+        raise DataError(f"labels at {where} must be a list or a string, got {target!r}", hint='use ["a", "b"]')
+    labels = []
+    for item in items:
+        if not isinstance(item, (str, int)) or not str(item).strip():
+            raise DataError(f"bad label {item!r} at {where}", hint="labels must be non-empty strings")
+        label = str(item).strip()
+        if label not in labels:
+            labels.append(label)
+    return tuple(labels)

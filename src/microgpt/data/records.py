@@ -1,0 +1,117 @@
+"""`Example` (one record) and `Dataset` (a validated list of them) — the unit every task trains on."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+from microgpt.errors import DataError
+
+
+@dataclass(frozen=True)
+class Example:
+    """One record: `text` plus its target — `label` (classify) or `labels` (tag).
+
+    `source` says where the row came from (e.g. ``"data.csv:17"``) so errors can point at it.
+    """
+
+    text: str
+    label: str | None = None
+    labels: tuple[str, ...] | None = None
+    source: str = ""
+    meta: dict[str, str] = field(default_factory=dict, compare=False)
+
+
+class Dataset(Sequence[Example]):
+    """An immutable list of examples with the helpers tasks need (texts, targets, label counts, fingerprint)."""
+
+    def __init__(self, examples: Iterable[Example], name: str = "") -> None:
+        self.examples: tuple[Example, ...] = tuple(examples)
+        self.name = name
+
+    @classmethod
+    def from_lists(
+        cls,
+        texts: Sequence[str],
+        targets: Sequence[str] | Sequence[Sequence[str]] | None = None,
+        name: str = "",
+    ) -> Dataset:
+        """Build from parallel lists: `targets` holds a label per text, or a list of labels per text."""
+        if isinstance(texts, str):
+            raise DataError("texts must be a list of strings, got a single string", hint="wrap it: [text]")
+        if targets is not None and len(targets) != len(texts):
+            raise DataError(
+                f"got {len(texts)} texts but {len(targets)} targets",
+                hint="pass exactly one label (or list of labels) per text",
+            )
+        examples = []
+        for i, text in enumerate(texts):
+            target = None if targets is None else targets[i]
+            if target is None or isinstance(target, str):
+                examples.append(Example(text=text, label=target, source=f"item {i}"))
+            else:
+                examples.append(Example(text=text, labels=tuple(target), source=f"item {i}"))
+        return cls(examples, name=name)
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    def __getitem__(self, index):  # type: ignore[no-untyped-def]
+        if isinstance(index, slice):
+            return Dataset(self.examples[index], name=self.name)
+        return self.examples[index]
+
+    def __iter__(self) -> Iterator[Example]:
+        return iter(self.examples)
+
+    def __repr__(self) -> str:
+        return f"Dataset({self.name or 'unnamed'!r}, {len(self)} examples)"
+
+    @property
+    def texts(self) -> list[str]:
+        return [e.text for e in self.examples]
+
+    @property
+    def is_multilabel(self) -> bool:
+        return any(e.labels is not None for e in self.examples)
+
+    @property
+    def labels(self) -> list[str]:
+        """Single-label targets, one per example (raises if some example has none)."""
+        missing = [e.source for e in self.examples if e.label is None]
+        if missing:
+            raise DataError(
+                f"{len(missing)} examples have no label (first: {missing[0]})",
+                hint="give every example a label, or use the multi-label `labels` field with task 'tag'",
+            )
+        return [e.label for e in self.examples]  # type: ignore[misc]
+
+    @property
+    def label_sets(self) -> list[tuple[str, ...]]:
+        """Multi-label targets, one tuple per example (a single `label` counts as a one-item set)."""
+        out = []
+        for e in self.examples:
+            if e.labels is not None:
+                out.append(e.labels)
+            elif e.label is not None:
+                out.append((e.label,))
+            else:
+                raise DataError(f"example {e.source} has no labels", hint="add a `labels` list to every example")
+        return out
+
+    def label_counts(self) -> Counter[str]:
+        if self.is_multilabel:
+            return Counter(label for labels in self.label_sets for label in labels)
+        return Counter(self.labels)
+
+    def fingerprint(self) -> str:
+        """sha256 over texts and targets: two datasets with the same content share it."""
+        h = hashlib.sha256()
+        for e in self.examples:
+            target = e.label if e.labels is None else list(e.labels)
+            h.update(json.dumps([e.text, target], ensure_ascii=False).encode())
+            h.update(b"\n")
+        return h.hexdigest()

@@ -1,0 +1,43 @@
+"""The MicroGPT exception tree: every error says what happened, the offending value, and what to do next.
+
+MicroGPTError
+├── DataError            bad training/evaluation input (missing column, empty text, too few examples, bad encoding)
+├── ConfigError          an invalid setting (unknown tier or task, a typo in a config key)
+├── NotFittedError       predict/save before fit
+├── ModuleFormatError    a module directory that is missing, corrupt, foreign or written by a newer MicroGPT
+└── BackboneError        pretrained weights that cannot be found, or fail their integrity check
+"""
+
+from __future__ import annotations
+
+
+class MicroGPTError(Exception):
+    """Base of all MicroGPT errors; carries an optional `hint` naming the fix."""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message}\nhint: {self.hint}" if self.hint else self.message
+
+
+class DataError(MicroGPTError, ValueError):
+    """The data given to train or evaluate cannot be used as it is."""
+
+
+class ConfigError(MicroGPTError, ValueError):
+    """A setting is unknown or out of range."""
+
+
+class NotFittedError(MicroGPTError, RuntimeError):
+    """The model was used before `fit` was called."""
+
+
+class ModuleFormatError(MicroGPTError, OSError):
+    """A module directory is missing, corrupt, not a MicroGPT module, or from an incompatible version."""
+
+
+class BackboneError(MicroGPTError, OSError):
+    """Pretrained weights could not be found or failed their integrity check."""

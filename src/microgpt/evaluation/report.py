@@ -1,0 +1,85 @@
+"""`evaluate(model, data)`: score a trained task on labelled data and write report.json + REPORT.md beside it."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from microgpt.data.records import Dataset
+from microgpt.errors import DataError
+from microgpt.evaluation.metrics import classification_metrics, tagging_metrics
+from microgpt.module import update_manifest
+
+
+def evaluate(model: Any, data: Dataset, out_dir: str | Path | None = None, write: bool = True) -> dict[str, Any]:
+    """Metrics of `model` on `data`; written into `out_dir` (default: the module's own directory, if saved)."""
+    model._check_fitted()
+    if len(data) == 0:
+        raise DataError("no examples to evaluate on", hint="pass a labelled .csv/.jsonl file with at least one row")
+    start = time.perf_counter()
+    if model.task == "tag":
+        metrics = tagging_metrics([list(x) for x in data.label_sets], model.predict(data))
+    else:
+        gold = data.labels
+        unknown = sorted(set(gold) - set(model.labels_))
+        metrics = classification_metrics(gold, model.predict(data))
+        if unknown:
+            metrics["unknown_labels"] = unknown  # gold labels the model was never trained on: always wrong
+    seconds = time.perf_counter() - start
+    report = {
+        "task": model.task,
+        "tier": model.engine_.tier,
+        "data": {"name": data.name, "n": len(data), "fingerprint": data.fingerprint()},
+        "metrics": metrics,
+        "seconds": round(seconds, 3),
+        "texts_per_second": round(len(data) / seconds, 1) if seconds > 0 else None,
+        "auto": getattr(model, "auto_report_", None),
+        "evaluated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    target = Path(out_dir) if out_dir is not None else getattr(model, "path_", None)
+    if write and target is not None:
+        target.mkdir(parents=True, exist_ok=True)
+        (target / "report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False))
+        (target / "REPORT.md").write_text(markdown(report))
+        if (target / "microgpt.json").exists():
+            headline = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
+            update_manifest(target, metrics={**headline, "data": data.name})
+    return report
+
+
+def markdown(report: dict[str, Any]) -> str:
+    m = report["metrics"]
+    lines = [
+        f"# Evaluation report — {report['task']} ({report['tier']} tier)",
+        "",
+        f"Data: `{report['data']['name']}`, {report['data']['n']} examples; evaluated {report['evaluated_at']}.",
+        "",
+        "| metric | value |",
+        "|---|---|",
+    ]
+    for key, value in m.items():
+        if isinstance(value, float):
+            lines.append(f"| {key} | {value:.4f} |")
+        elif isinstance(value, int):
+            lines.append(f"| {key} | {value} |")
+    if report.get("texts_per_second"):
+        lines.append(f"| texts/s (batch) | {report['texts_per_second']:.0f} |")
+    lines += ["", "## Per label", "", "| label | precision | recall | F1 | support |", "|---|---|---|---|---|"]
+    for label, s in sorted(m["per_label"].items(), key=lambda kv: kv[1]["f1"]):
+        lines.append(f"| {label} | {s['precision']:.3f} | {s['recall']:.3f} | {s['f1']:.3f} | {s['support']} |")
+    if m.get("top_confusions"):
+        lines += ["", "## Top confusions", "", "| gold | predicted | count |", "|---|---|---|"]
+        lines += [f"| {c['gold']} | {c['predicted']} | {c['count']} |" for c in m["top_confusions"]]
+    if m.get("unknown_labels"):
+        lines += ["", f"Gold labels the model was never trained on (always counted wrong): {', '.join(m['unknown_labels'])}"]
+    auto = report.get("auto")
+    if auto:
+        lines += ["", "## Why this tier (auto)", "", f"Chosen: **{auto['chosen']}** — {auto['why']}.", ""]
+        lines += [f"| tier | dev {auto['metric']} | p50 ms | train s | within budget |", "|---|---|---|---|---|"]
+        for c in auto["candidates"]:
+            lines.append(
+                f"| {c['tier']} | {c[auto['metric']]:.4f} | {c['p50_ms']} | {c['train_seconds']} | {c['within_budget']} |"
+            )
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,80 @@
+"""`Tagger`: any number of labels per text (multi-intent messages, topic tags)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from microgpt.data.readers import check_label_counts
+from microgpt.data.records import Dataset
+from microgpt.errors import DataError
+from microgpt.tasks.base import Task
+
+
+class Tagger(Task):
+    """Multi-label tagger on any tier.
+
+        tagger = Tagger(tier="nano").fit(texts, [["pin", "new"], ["card"], []])
+        tagger.predict(["how long for a new pin?"])   # -> [["new", "pin"]]
+        tagger.predict_proba(texts)                    # independent probabilities, columns follow labels_
+    """
+
+    task = "tag"
+    multilabel = True
+
+    def _validate_training_data(self, data: Dataset) -> None:
+        super()._validate_training_data(data)
+        counts = data.label_counts()
+        if len(counts) < 1:
+            raise DataError("no labels anywhere in the data", hint="give at least some examples a list of labels")
+        check_label_counts(data, 2)
+
+    def _label_space(self, data: Dataset) -> list[str]:
+        return sorted({label for labels in data.label_sets for label in labels})
+
+    def _encode_targets(self, data: Dataset) -> np.ndarray:
+        index = {label: i for i, label in enumerate(self.labels_)}
+        y = np.zeros((len(data), len(self.labels_)), dtype=np.float32)
+        for row, labels in enumerate(data.label_sets):
+            for label in labels:
+                y[row, index[label]] = 1.0
+        return y
+
+    @property
+    def threshold_(self) -> float:
+        """Probability at or above which a label is predicted (tuned on a dev split at fit time)."""
+        self._check_fitted()
+        return float(self.engine_.threshold_)
+
+    def predict(self, X: Sequence[str] | Dataset) -> list[list[str]]:
+        proba = self.predict_proba(X)
+        t = self.threshold_
+        return [[self.labels_[j] for j in np.flatnonzero(row >= t)] for row in proba]
+
+    def predict_one(self, text: str) -> tuple[list[str], list[float]]:
+        proba = self.predict_proba([text])[0]
+        idx = np.flatnonzero(proba >= self.threshold_)
+        return [self.labels_[j] for j in idx], [float(proba[j]) for j in idx]
+
+    def score(self, X: Sequence[str] | Dataset, y: Sequence[Sequence[str]] | None = None) -> float:
+        """Micro-averaged F1 over labels (more telling than exact match for multi-label data)."""
+        data = self._as_dataset(X, y)
+        pred = self._encode_pred(self.predict(data))
+        gold = self._encode_targets_known(data)
+        unseen = sum(1 for labels in data.label_sets for label in labels if label not in set(self.labels_))
+        tp = float((pred & gold).sum())
+        return 2 * tp / max(1.0, 2 * tp + float((pred ^ gold).sum()) + unseen)
+
+    def _encode_pred(self, labels: list[list[str]]) -> np.ndarray:
+        index = {label: i for i, label in enumerate(self.labels_)}
+        y = np.zeros((len(labels), len(self.labels_)), dtype=bool)
+        for row, items in enumerate(labels):
+            for label in items:
+                y[row, index[label]] = True
+        return y
+
+    def _encode_targets_known(self, data: Dataset) -> np.ndarray:
+        """Gold labels as a boolean matrix over `labels_` (labels the model never saw are left out here)."""
+        known = set(self.labels_)
+        return self._encode_pred([[label for label in labels if label in known] for labels in data.label_sets])

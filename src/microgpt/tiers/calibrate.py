@@ -1,0 +1,41 @@
+"""Small numeric helpers shared by the tiers: softmax/sigmoid, temperature fitting, threshold search."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.optimize import minimize_scalar
+
+
+def softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(z, -40, 40)))
+
+
+def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
+    """The T > 0 minimising the negative log-likelihood of softmax(logits / T) on held-out data."""
+
+    def nll(log_t: float) -> float:
+        p = softmax(logits / np.exp(log_t))
+        return float(-np.log(p[np.arange(len(y)), y] + 1e-12).mean())
+
+    res = minimize_scalar(nll, bounds=(-5.0, 5.0), method="bounded")
+    return float(np.exp(res.x))
+
+
+def best_threshold(proba: np.ndarray, y: np.ndarray) -> float:
+    """The decision threshold (one for all labels) that maximises micro-F1 on held-out multi-label data."""
+    best_t, best_f1 = 0.5, -1.0
+    for t in np.arange(0.05, 0.96, 0.05):
+        pred = proba >= t
+        tp = float((pred & (y > 0)).sum())
+        fp = float((pred & (y == 0)).sum())
+        fn = float((~pred & (y > 0)).sum())
+        f1 = 2 * tp / max(1.0, 2 * tp + fp + fn)
+        if f1 > best_f1 + 1e-9:
+            best_t, best_f1 = float(t), f1
+    return best_t

@@ -1,0 +1,116 @@
+"""The CLI as a user runs it: a real subprocess, train → evaluate → predict, and errors as one line + a hint."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import HELPDESK
+
+
+def run(*args: str, stdin: str | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "COLUMNS": "200"}
+    return subprocess.run(
+        [sys.executable, "-m", "microgpt", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=600,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, helpdesk_split):
+    root = tmp_path_factory.mktemp("cli")
+    train, test = helpdesk_split
+    with (root / "train.csv").open("w") as f:
+        f.write("message,route\n" + "".join(f'"{e.text.replace(chr(34), chr(39))}",{e.label}\n' for e in train))
+    with (root / "test.csv").open("w") as f:
+        f.write("message,route\n" + "".join(f'"{e.text.replace(chr(34), chr(39))}",{e.label}\n' for e in test))
+    proc = run("train", str(root / "train.csv"), "--text-col", "message", "--label-col", "route", "--out", str(root / "m"))
+    assert proc.returncode == 0, proc.stderr
+    return root, proc
+
+
+def test_train_saves_a_module_and_says_what_next(trained):
+    root, proc = trained
+    assert (root / "m" / "microgpt.json").exists()
+    assert "microgpt evaluate" in proc.stderr and "300 examples, 10 labels" in proc.stderr
+
+
+def test_evaluate_json_on_stdout(trained):
+    root, _ = trained
+    proc = run("evaluate", str(root / "m"), str(root / "test.csv"), "--text-col", "message", "--label-col", "route",
+               "--format", "json")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert 0.6 < result["accuracy"] <= 1 and 0 < result["macro_f1"] <= 1
+    assert set(result["per_label"]) >= {"billing", "login"}
+    assert (root / "m" / "REPORT.md").exists()
+
+
+def test_evaluate_table_for_humans(trained):
+    root, _ = trained
+    proc = run("evaluate", str(root / "m"), str(root / "test.csv"), "--text-col", "message", "--label-col", "route")
+    assert proc.returncode == 0, proc.stderr
+    assert "accuracy" in proc.stdout and "macro_f1" in proc.stdout
+
+
+def test_predict_one_text(trained):
+    root, _ = trained
+    proc = run("predict", str(root / "m"), "I can't log in, the password reset never arrives")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["label"] == "login" and 0 < out["confidence"] <= 1
+
+
+def test_predict_stdin_plain_and_json_lines(trained):
+    root, _ = trained
+    stdin = 'where is my parcel, tracking is stuck\n\n{"id": 7, "text": "please cancel my subscription"}\n'
+    proc = run("predict", str(root / "m"), "-", stdin=stdin)
+    assert proc.returncode == 0, proc.stderr
+    lines = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [x["label"] for x in lines] == ["shipping", "cancellation"]
+    assert lines[1]["id"] == 7 and "id" not in lines[0]
+
+
+def test_errors_are_one_red_line_and_a_hint(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("body,label\na,x\nb,x\n")
+    proc = run("train", str(bad), "--out", str(tmp_path / "m"))
+    assert proc.returncode == 1
+    assert "error:" in proc.stderr and "hint:" in proc.stderr and "--text-col" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    proc = run("predict", str(tmp_path / "nowhere"), "hi")
+    assert proc.returncode == 1 and "microgpt train" in proc.stderr
+    proc = run("--verbose", "predict", str(tmp_path / "nowhere"), "hi")
+    assert proc.returncode == 1 and "Traceback" in proc.stderr
+
+
+def test_tag_task_from_the_cli(tmp_path, small_tags):
+    data = tmp_path / "tags.jsonl"
+    data.write_text("".join(json.dumps({"text": e.text, "labels": list(e.labels)}) + "\n" for e in small_tags))
+    proc = run("train", str(data), "--task", "tag", "--out", str(tmp_path / "t"))
+    assert proc.returncode == 0, proc.stderr
+    proc = run("predict", str(tmp_path / "t"), "charged twice and also parcel is late")
+    out = json.loads(proc.stdout)
+    assert set(out["labels"]) >= {"billing"} and len(out["confidences"]) == len(out["labels"])
+    proc = run("evaluate", str(tmp_path / "t"), str(data), "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["micro_f1"] > 0.8
+
+
+def test_demo_runs_offline_end_to_end(tmp_path):
+    proc = run("demo", "--tier", "nano", "--out", str(tmp_path / "demo"), "--data", str(HELPDESK))
+    assert proc.returncode == 0, proc.stderr
+    assert "held-out accuracy" in proc.stdout and "new messages" in proc.stdout
+    assert "billing" in proc.stdout and "shipping" in proc.stdout
+    assert (tmp_path / "demo" / "REPORT.md").exists()

@@ -1,0 +1,51 @@
+"""Shared fixtures: small labelled data written by the tests, and tiny tier settings so training takes seconds."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+import microgpt
+from microgpt.data.records import Dataset
+
+ROOT = Path(__file__).resolve().parents[1]
+HELPDESK = ROOT / "examples" / "helpdesk.csv"
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+# A few micro training steps are enough to test the contract; real numbers live in bench/.
+TINY_MICRO = {"max_steps": 4, "batch_size": 16, "ensemble_nano": False, "max_length": 32}
+
+
+@pytest.fixture(scope="session")
+def helpdesk() -> Dataset:
+    return microgpt.read_examples(HELPDESK)
+
+
+@pytest.fixture(scope="session")
+def helpdesk_split(helpdesk: Dataset) -> tuple[Dataset, Dataset]:
+    return microgpt.train_test_split(helpdesk, test_fraction=0.25, seed=0)
+
+
+@pytest.fixture(scope="session")
+def small_tags() -> Dataset:
+    """Multi-label support messages: each text names one or two topics."""
+    topics = {
+        "billing": ["charged twice", "invoice is wrong", "card payment failed"],
+        "shipping": ["parcel is late", "tracking not updating", "delivered to wrong address"],
+        "refund": ["want my money back", "refund still not received", "please refund me"],
+        "login": ["cannot sign in", "password reset link broken", "locked out of account"],
+    }
+    texts, labels = [], []
+    names = sorted(topics)
+    for i, a in enumerate(names):
+        for j, phrase in enumerate(topics[a]):
+            texts.append(f"hello, {phrase}")
+            labels.append([a])
+            b = names[(i + 1 + j) % len(names)]
+            texts.append(f"{phrase} and also {topics[b][j]}")
+            labels.append(sorted({a, b}))
+    return Dataset.from_lists(texts, labels, name="small-tags")
