@@ -1,7 +1,7 @@
 """One benchmark job in its own process (so peak RSS is its own): train, save, evaluate one system on one board.
 
-    python bench/job.py train BOARD SYSTEM OUT_DIR   → JSON on stdout (quality, training time, size, peak RSS)
-    python bench/job.py serve BOARD OUT_DIR          → JSON on stdout (latency p50/p99, throughput, serving RSS)
+python bench/job.py train BOARD SYSTEM OUT_DIR   → JSON on stdout (quality, training time, size, peak RSS)
+python bench/job.py serve BOARD OUT_DIR          → JSON on stdout (latency p50/p99, throughput, serving RSS)
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import numpy as np
 
 import microgpt
 from microgpt.data import datasets
-from microgpt.evaluation.metrics import classification_metrics, tagging_metrics
+from microgpt.evaluation.metrics import classification_metrics
 
 BOARDS = {
     "banking77": ("classify", lambda: datasets.banking77("train"), lambda: datasets.banking77("test")),

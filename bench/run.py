@@ -63,7 +63,7 @@ def main() -> None:
     parser.add_argument("--systems", default=None, help="comma-separated subset of sklearn-tfidf-svc,nano,micro")
     parser.add_argument("--no-write", action="store_true", help="print only; do not touch BENCHMARKS.md")
     args = parser.parse_args()
-    console = Console()
+    console = Console(width=200)
     boards = args.boards.split(",")
     results: dict[str, list[dict[str, object]]] = {}
     with tempfile.TemporaryDirectory(prefix="microgpt-bench-") as tmp:

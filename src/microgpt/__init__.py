@@ -1,10 +1,10 @@
 """MicroGPT: small task models trained on your own data — train, evaluate, predict, on a laptop CPU.
 
-    import microgpt
-    data = microgpt.read_examples("tickets.csv")                  # text,label columns
-    model = microgpt.train(data, task="classify", tier="nano", out="router/")
-    microgpt.evaluate(model, microgpt.read_examples("test.csv"))  # accuracy, macro-F1, per label, confusions
-    microgpt.load("router/").predict(["I was charged twice"])
+import microgpt
+data = microgpt.read_examples("tickets.csv")                  # text,label columns
+model = microgpt.train(data, task="classify", tier="nano", out="router/")
+microgpt.evaluate(model, microgpt.read_examples("test.csv"))  # accuracy, macro-F1, per label, confusions
+microgpt.load("router/").predict(["I was charged twice"])
 """
 
 from __future__ import annotations

@@ -9,8 +9,8 @@ from microgpt.config import TASKS
 from microgpt.data.readers import read_examples
 from microgpt.data.records import Dataset
 from microgpt.errors import ConfigError
+from microgpt.progress import Progress, no_progress
 from microgpt.tasks.base import Task
-from microgpt.training.loop import Progress, no_progress
 
 
 def train(

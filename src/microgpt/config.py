@@ -86,7 +86,9 @@ def make_config(model: type[_Frozen], values: dict[str, Any] | None = None) -> A
             close = difflib.get_close_matches(str(first["loc"][-1]), known, n=1)
             hint = f"did you mean {close[0]!r}?" if close else f"valid keys: {', '.join(sorted(known))}"
             raise ConfigError(f"unknown setting {loc!r} for {model.__name__}", hint=hint) from None
-        raise ConfigError(f"invalid setting {loc!r}: {first['msg']} (got {first.get('input')!r})", hint="see microgpt.config") from None
+        raise ConfigError(
+            f"invalid setting {loc!r}: {first['msg']} (got {first.get('input')!r})", hint="see microgpt.config"
+        ) from None
 
 
 def _known_keys(model: type[BaseModel], path: tuple[Any, ...]) -> list[str]:

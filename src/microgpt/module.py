@@ -66,9 +66,7 @@ def write_module(path: Path, manifest: dict[str, Any], write_files: Any) -> None
     tmp.mkdir()
     try:
         write_files(tmp)
-        files = {
-            str(f.relative_to(tmp)): sha256_file(f) for f in sorted(tmp.rglob("*")) if f.is_file()
-        }
+        files = {str(f.relative_to(tmp)): sha256_file(f) for f in sorted(tmp.rglob("*")) if f.is_file()}
         manifest = {"format": FORMAT, "format_version": FORMAT_VERSION, **manifest, "files": files}
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
         _fsync_tree(tmp)
@@ -107,7 +105,9 @@ def read_manifest(path: Path, verify: bool = True) -> dict[str, Any]:
     if not path.exists():
         raise ModuleFormatError(f"no module at {path}", hint="train one with `microgpt train DATA --out DIR`")
     if not path.is_dir():
-        raise ModuleFormatError(f"{path} is a file, not a module directory", hint="pass the directory `train --out` wrote")
+        raise ModuleFormatError(
+            f"{path} is a file, not a module directory", hint="pass the directory `train --out` wrote"
+        )
     manifest_path = path / MANIFEST
     if not manifest_path.exists():
         raise ModuleFormatError(
@@ -126,14 +126,17 @@ def read_manifest(path: Path, verify: bool = True) -> dict[str, Any]:
     if not isinstance(version, int) or version > FORMAT_VERSION:
         writer = manifest.get("versions", {}).get("microgpt", "an unknown version")
         raise ModuleFormatError(
-            f"{path} uses module format {version}, written by microgpt {writer}; this microgpt reads format ≤ {FORMAT_VERSION}",
+            f"{path} uses module format {version}, written by microgpt {writer}; "
+            f"this microgpt reads format ≤ {FORMAT_VERSION}",
             hint="upgrade: pip install -U microgpt",
         )
     if verify:
         for name, digest in manifest.get("files", {}).items():
             f = path / name
             if not f.exists():
-                raise ModuleFormatError(f"{path} is missing {name}", hint="the module is incomplete: retrain or restore it")
+                raise ModuleFormatError(
+                    f"{path} is missing {name}", hint="the module is incomplete: retrain or restore it"
+                )
             if sha256_file(f) != digest:
                 raise ModuleFormatError(
                     f"{path}/{name} does not match its recorded checksum (truncated or modified)",

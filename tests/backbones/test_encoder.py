@@ -7,7 +7,13 @@ import shutil
 import pytest
 
 from microgpt import BackboneError
-from microgpt.backbones.encoder import DEFAULT_SHA256, load_pretrained, packaged_default, resolve_backbone, verify_sha256
+from microgpt.backbones.encoder import (
+    DEFAULT_SHA256,
+    load_pretrained,
+    packaged_default,
+    resolve_backbone,
+    verify_sha256,
+)
 
 
 def test_packaged_default_passes_its_integrity_check():

@@ -35,7 +35,9 @@ def trained(tmp_path_factory, helpdesk_split):
         f.write("message,route\n" + "".join(f'"{e.text.replace(chr(34), chr(39))}",{e.label}\n' for e in train))
     with (root / "test.csv").open("w") as f:
         f.write("message,route\n" + "".join(f'"{e.text.replace(chr(34), chr(39))}",{e.label}\n' for e in test))
-    proc = run("train", str(root / "train.csv"), "--text-col", "message", "--label-col", "route", "--out", str(root / "m"))
+    proc = run(
+        "train", str(root / "train.csv"), "--text-col", "message", "--label-col", "route", "--out", str(root / "m")
+    )
     assert proc.returncode == 0, proc.stderr
     return root, proc
 

@@ -16,7 +16,9 @@ def write(tmp_path: Path, name: str, content: str | bytes) -> Path:
     return path
 
 
-GOOD_CSV = 'text,label\n"hello, I was charged twice",billing\nrefund please,refund\ncharged again,billing\nmoney back,refund\n'
+GOOD_CSV = (
+    'text,label\n"hello, I was charged twice",billing\nrefund please,refund\ncharged again,billing\nmoney back,refund\n'
+)
 
 
 def test_csv_with_quoted_commas_and_default_columns(tmp_path):
@@ -43,7 +45,7 @@ def test_missing_column_names_columns_and_flag(tmp_path):
 
 @pytest.mark.parametrize("blank", ["", "   ", "\t"])
 def test_empty_text_names_the_row(tmp_path, blank):
-    path = write(tmp_path, "d.csv", f"text,label\nfine,x\n\"{blank}\",x\nok,x\n")
+    path = write(tmp_path, "d.csv", f'text,label\nfine,x\n"{blank}",x\nok,x\n')
     with pytest.raises(DataError, match=r"empty text at d\.csv:3"):
         read_examples(path)
 
@@ -83,7 +85,12 @@ def test_extra_cells_suggest_quoting(tmp_path):
 
 
 def test_jsonl_classify_and_bad_line(tmp_path):
-    rows = [{"text": "a", "label": "x"}, {"text": "b", "label": "x"}, {"text": "c", "label": "y"}, {"text": "d", "label": "y"}]
+    rows = [
+        {"text": "a", "label": "x"},
+        {"text": "b", "label": "x"},
+        {"text": "c", "label": "y"},
+        {"text": "d", "label": "y"},
+    ]
     path = write(tmp_path, "d.jsonl", "\n".join(json.dumps(r) for r in rows) + "\n")
     assert read_examples(path).labels == ["x", "x", "y", "y"]
     bad = write(tmp_path, "b.jsonl", json.dumps(rows[0]) + "\n{not json\n")

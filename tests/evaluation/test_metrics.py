@@ -16,7 +16,12 @@ def test_classification_metrics_by_hand():
     m = classification_metrics(gold, pred)
     assert m["accuracy"] == pytest.approx(3 / 5)
     # a: P 1/2 R 1/2 F 1/2; b: P 2/3 R 1 F 0.8; c: F 0
-    assert m["per_label"]["b"] == {"precision": pytest.approx(2 / 3), "recall": 1.0, "f1": pytest.approx(0.8), "support": 2}
+    assert m["per_label"]["b"] == {
+        "precision": pytest.approx(2 / 3),
+        "recall": 1.0,
+        "f1": pytest.approx(0.8),
+        "support": 2,
+    }
     assert m["macro_f1"] == pytest.approx((0.5 + 0.8 + 0.0) / 3)
     assert m["top_confusions"][0]["count"] == 1 and len(m["top_confusions"]) == 2
 

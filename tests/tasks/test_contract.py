@@ -99,7 +99,7 @@ def test_tagger_score_is_micro_f1_and_counts_unseen_labels(small_tags):
     model = Tagger("nano").fit(small_tags)
     assert model.score(small_tags) > 0.8
     texts = small_tags.texts[:2]
-    gold = [list(small_tags[0].labels) + ["never_seen"], list(small_tags[1].labels)]
+    gold = [[*list(small_tags[0].labels), "never_seen"], list(small_tags[1].labels)]
     assert model.score(texts, gold) < model.score(texts, [list(small_tags[0].labels), list(small_tags[1].labels)])
 
 

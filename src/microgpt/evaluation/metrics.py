@@ -1,4 +1,4 @@
-"""Metrics for classifiers (accuracy, macro-F1, per-label P/R/F1, top confusions) and taggers (micro-F1, exact match)."""
+"""Metrics: classifiers (accuracy, macro-F1, per-label P/R/F1, confusions), taggers (micro-F1, exact match)."""
 
 from __future__ import annotations
 
@@ -61,7 +61,12 @@ def tagging_metrics(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]
         "macro_f1": float(f1[present].mean()) if present.any() else 0.0,
         "exact_match": float((g == q).all(1).mean()) if len(gold) else 0.0,
         "per_label": {
-            label: {"precision": float(prec[i]), "recall": float(rec[i]), "f1": float(f1[i]), "support": int(support[i])}
+            label: {
+                "precision": float(prec[i]),
+                "recall": float(rec[i]),
+                "f1": float(f1[i]),
+                "support": int(support[i]),
+            }
             for i, label in enumerate(labels)
         },
     }

@@ -73,13 +73,17 @@ def markdown(report: dict[str, Any]) -> str:
         lines += ["", "## Top confusions", "", "| gold | predicted | count |", "|---|---|---|"]
         lines += [f"| {c['gold']} | {c['predicted']} | {c['count']} |" for c in m["top_confusions"]]
     if m.get("unknown_labels"):
-        lines += ["", f"Gold labels the model was never trained on (always counted wrong): {', '.join(m['unknown_labels'])}"]
+        lines += [
+            "",
+            f"Gold labels the model was never trained on (always counted wrong): {', '.join(m['unknown_labels'])}",
+        ]
     auto = report.get("auto")
     if auto:
         lines += ["", "## Why this tier (auto)", "", f"Chosen: **{auto['chosen']}** — {auto['why']}.", ""]
         lines += [f"| tier | dev {auto['metric']} | p50 ms | train s | within budget |", "|---|---|---|---|---|"]
         for c in auto["candidates"]:
             lines.append(
-                f"| {c['tier']} | {c[auto['metric']]:.4f} | {c['p50_ms']} | {c['train_seconds']} | {c['within_budget']} |"
+                f"| {c['tier']} | {c[auto['metric']]:.4f} | {c['p50_ms']} | {c['train_seconds']} "
+                f"| {c['within_budget']} |"
             )
     return "\n".join(lines) + "\n"

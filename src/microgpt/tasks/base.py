@@ -22,7 +22,7 @@ from microgpt.config import TIERS, AutoConfig, MicroConfig, NanoConfig, make_con
 from microgpt.data.records import Dataset
 from microgpt.errors import ConfigError, DataError, NotFittedError
 from microgpt.module import library_versions, read_manifest, write_module
-from microgpt.training.loop import Progress, no_progress
+from microgpt.progress import Progress, no_progress
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +91,9 @@ class Task:
 
             self.engine_, self.auto_report_ = fit_auto(self, data, nano_cfg, micro_cfg, auto_cfg, progress)
         else:
-            self.engine_ = self._make_engine(self.tier, nano_cfg, micro_cfg).fit(texts, targets, self.multilabel, progress)
+            self.engine_ = self._make_engine(self.tier, nano_cfg, micro_cfg).fit(
+                texts, targets, self.multilabel, progress
+            )
             self.auto_report_ = None
         self.train_seconds_ = time.perf_counter() - start
         self.data_info_ = {
@@ -119,7 +121,9 @@ class Task:
                 raise DataError("got a Dataset and separate targets", hint="pass either a Dataset or (texts, targets)")
             return X
         if y is None:
-            raise DataError("fit needs targets", hint=f"call fit(texts, targets) or fit(dataset) for {type(self).__name__}")
+            raise DataError(
+                "fit needs targets", hint=f"call fit(texts, targets) or fit(dataset) for {type(self).__name__}"
+            )
         return Dataset.from_lists(list(X), list(y))
 
     def _validate_training_data(self, data: Dataset) -> None:
@@ -178,7 +182,9 @@ class Task:
     @classmethod
     def _from_manifest(cls, path: Path, manifest: dict[str, Any]) -> Task:
         params = manifest["config"]
-        model = cls(params["tier"], nano=params["nano"], micro=params["micro"], auto=params["auto"], seed=params["seed"])
+        model = cls(
+            params["tier"], nano=params["nano"], micro=params["micro"], auto=params["auto"], seed=params["seed"]
+        )
         model.labels_ = list(manifest["labels"])
         model.engine_ = _load_engine(manifest["tier"], path)
         model.data_info_ = manifest.get("data", {})

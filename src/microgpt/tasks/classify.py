@@ -15,10 +15,10 @@ from microgpt.tasks.base import Task
 class Classifier(Task):
     """Single-label text classifier on any tier.
 
-        clf = Classifier(tier="nano").fit(texts, labels)
-        clf.predict(["I was charged twice"])        # -> ["billing"]
-        clf.predict_proba(texts)                    # rows sum to 1, columns follow clf.labels_
-        clf.save("router/")
+    clf = Classifier(tier="nano").fit(texts, labels)
+    clf.predict(["I was charged twice"])        # -> ["billing"]
+    clf.predict_proba(texts)                    # rows sum to 1, columns follow clf.labels_
+    clf.save("router/")
     """
 
     task = "classify"

@@ -15,9 +15,9 @@ from microgpt.tasks.base import Task
 class Tagger(Task):
     """Multi-label tagger on any tier.
 
-        tagger = Tagger(tier="nano").fit(texts, [["pin", "new"], ["card"], []])
-        tagger.predict(["how long for a new pin?"])   # -> [["new", "pin"]]
-        tagger.predict_proba(texts)                    # independent probabilities, columns follow labels_
+    tagger = Tagger(tier="nano").fit(texts, [["pin", "new"], ["card"], []])
+    tagger.predict(["how long for a new pin?"])   # -> [["new", "pin"]]
+    tagger.predict_proba(texts)                    # independent probabilities, columns follow labels_
     """
 
     task = "tag"

@@ -15,7 +15,7 @@ import numpy as np
 from microgpt.config import AutoConfig, MicroConfig, NanoConfig
 from microgpt.data.records import Dataset
 from microgpt.data.splits import train_test_split
-from microgpt.training.loop import Progress
+from microgpt.progress import Progress
 
 if TYPE_CHECKING:
     from microgpt.tasks.base import Task

@@ -27,6 +27,17 @@ def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
     return float(np.exp(res.x))
 
 
+def fit_platt(scores: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """(a, b) so that sigmoid(a * score + b) is a calibrated probability, pooled over all labels' margins."""
+    from sklearn.linear_model import LogisticRegression
+
+    flat_y = (y > 0).ravel()
+    if flat_y.all() or not flat_y.any():
+        return 1.0, 0.0
+    m = LogisticRegression(C=100.0).fit(scores.reshape(-1, 1), flat_y)
+    return float(m.coef_[0, 0]), float(m.intercept_[0])
+
+
 def best_threshold(proba: np.ndarray, y: np.ndarray) -> float:
     """The decision threshold (one for all labels) that maximises micro-F1 on held-out multi-label data."""
     best_t, best_f1 = 0.5, -1.0

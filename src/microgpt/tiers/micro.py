@@ -19,9 +19,10 @@ from microgpt.backbones.encoder import EncoderHead, encoder_from_config, load_pr
 from microgpt.config import MicroConfig, NanoConfig
 from microgpt.data.records import Dataset
 from microgpt.data.splits import train_test_split
+from microgpt.progress import Progress, no_progress
 from microgpt.tiers.calibrate import best_threshold, fit_temperature, sigmoid, softmax
 from microgpt.tiers.nano import NanoEngine
-from microgpt.training.loop import FitResult, Progress, encode, fine_tune, no_progress, predict_logits
+from microgpt.training.loop import FitResult, encode, fine_tune, predict_logits
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,9 @@ class MicroEngine:
             torch.set_num_threads(self.config.threads)
 
     # ---- training ------------------------------------------------------------------------------------------
-    def fit(self, texts: list[str], targets: np.ndarray, multilabel: bool, progress: Progress = no_progress) -> MicroEngine:
+    def fit(
+        self, texts: list[str], targets: np.ndarray, multilabel: bool, progress: Progress = no_progress
+    ) -> MicroEngine:
         cfg = self.config
         self._threads()
         self.multilabel = multilabel

@@ -20,10 +20,10 @@ from sklearn.svm import LinearSVC
 
 from microgpt.backbones.ngram import NgramFeaturizer
 from microgpt.config import NanoConfig
-from microgpt.data.splits import train_test_split
 from microgpt.data.records import Dataset
-from microgpt.tiers.calibrate import best_threshold, fit_temperature, sigmoid, softmax
-from microgpt.training.loop import Progress, no_progress
+from microgpt.data.splits import train_test_split
+from microgpt.progress import Progress, no_progress
+from microgpt.tiers.calibrate import best_threshold, fit_platt, fit_temperature, sigmoid, softmax
 
 
 class NanoEngine:
@@ -40,9 +40,12 @@ class NanoEngine:
         self.intercept_ = np.zeros(0, dtype=np.float32)
         self.temperature_ = 1.0
         self.threshold_ = 0.5
+        self.platt_ = (1.0, 0.0)  # multilabel: p = sigmoid(a * margin + b)
 
     # ---- training ------------------------------------------------------------------------------------------
-    def fit(self, texts: list[str], targets: np.ndarray, multilabel: bool, progress: Progress = no_progress) -> NanoEngine:
+    def fit(
+        self, texts: list[str], targets: np.ndarray, multilabel: bool, progress: Progress = no_progress
+    ) -> NanoEngine:
         self.multilabel = multilabel
         progress("features", 0, 3)
         # Fit once on a train part to set the temperature / threshold on unseen dev texts, then refit on all.
@@ -52,7 +55,8 @@ class NanoEngine:
             progress("calibrate", 1, 3)
             scores = self.decision([texts[i] for i in dev_idx])
             if multilabel:
-                self.threshold_ = best_threshold(sigmoid(scores), targets[dev_idx])
+                self.platt_ = fit_platt(scores, targets[dev_idx])
+                self.threshold_ = best_threshold(sigmoid(self.platt_[0] * scores + self.platt_[1]), targets[dev_idx])
             else:
                 self.temperature_ = fit_temperature(scores, targets[dev_idx])
         progress("fit", 2, 3)
@@ -83,7 +87,9 @@ class NanoEngine:
                 for j in range(n_labels):
                     y = targets[:, j] > 0
                     if 0 < y.sum() < len(y):
-                        m = LogisticRegression(C=cfg.c * 20, max_iter=300, class_weight="balanced").fit(x, y)
+                        # One linear SVM per label (~10 ms each); margins become probabilities through one
+                        # Platt scaling shared by all labels, fitted on the dev split.
+                        m = LinearSVC(C=cfg.c, class_weight="balanced").fit(x, y)
                         coef[:, j] = m.coef_[0]
                         intercept[j] = m.intercept_[0]
                     elif y.all():
@@ -117,7 +123,9 @@ class NanoEngine:
 
     def predict_proba(self, texts: list[str]) -> np.ndarray:
         scores = self.decision(texts)
-        return sigmoid(scores) if self.multilabel else softmax(scores / self.temperature_)
+        if self.multilabel:
+            return sigmoid(self.platt_[0] * scores + self.platt_[1])
+        return softmax(scores / self.temperature_)
 
     # ---- persistence ---------------------------------------------------------------------------------------
     def save(self, directory: Path) -> None:
@@ -138,6 +146,7 @@ class NanoEngine:
         engine.multilabel = bool(meta["multilabel"])
         engine.temperature_ = float(meta["temperature"])
         engine.threshold_ = float(meta["threshold"])
+        engine.platt_ = (float(meta["platt"][0]), float(meta["platt"][1]))
         return engine
 
     def describe(self) -> dict[str, Any]:
@@ -146,5 +155,6 @@ class NanoEngine:
             "multilabel": self.multilabel,
             "temperature": self.temperature_,
             "threshold": self.threshold_,
+            "platt": list(self.platt_),
             "n_features": int(self.coef_.shape[0]),
         }

@@ -17,14 +17,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from microgpt.progress import Progress, no_progress
+
 log = logging.getLogger(__name__)
-
-# progress(stage, done, total): called by long-running steps so a CLI can draw a progress bar.
-Progress = Callable[[str, int, int], None]
-
-
-def no_progress(stage: str, done: int, total: int) -> None:
-    """The default progress callback: say nothing."""
 
 
 @dataclass
@@ -124,12 +119,12 @@ def fine_tune(
         {"params": head_params, "lr": head_lr, "weight_decay": 0.0},
     ]
     optimizer = torch.optim.AdamW(groups)
-    warmup = int(total_steps * warmup_ratio)
+    plan = {"total": total_steps, "warmup": int(total_steps * warmup_ratio)}
 
-    def schedule(step: int) -> float:  # linear warmup, then linear decay to 0
-        if step < warmup:
-            return (step + 1) / max(1, warmup)
-        return max(0.0, (total_steps - step) / max(1, total_steps - warmup))
+    def schedule(step: int) -> float:  # linear warmup, then linear decay to 0 at plan["total"]
+        if step < plan["warmup"]:
+            return (step + 1) / max(1, plan["warmup"])
+        return max(0.0, (plan["total"] - step) / max(1, plan["total"] - plan["warmup"]))
 
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
     if multilabel:
@@ -162,6 +157,14 @@ def fine_tune(
             step += 1
             running += loss.item() * len(batch)
             seen += len(batch)
+            if step == 30 and max_minutes is not None:
+                # With a time budget, shrink the plan so the lr decays to 0 by the deadline instead of being cut
+                # off mid-schedule; 8% of the budget is kept for dev evaluations.
+                per_step = (time.perf_counter() - start) / step
+                fits = int(max_minutes * 60 * 0.92 / per_step)
+                if fits < plan["total"]:
+                    log.info("time budget: %d of %d planned steps fit in %.1f min", fits, plan["total"], max_minutes)
+                    plan["total"] = total_steps = max(step + 1, fits)
             progress("train", step, total_steps)
             out_of_time = max_minutes is not None and time.perf_counter() - start > max_minutes * 60
             if step >= total_steps or out_of_time:
@@ -184,7 +187,9 @@ def fine_tune(
             result.stopped_because = f"no dev improvement for {patience} epoch(s)"
             break
     if not result.stopped_because:
-        result.stopped_because = "step budget reached" if max_steps is not None and step >= max_steps else "all epochs done"
+        result.stopped_because = (
+            "step budget reached" if max_steps is not None and step >= max_steps else "all epochs done"
+        )
     if best_state is not None:
         model.load_state_dict(best_state)
         result.best_dev = best
