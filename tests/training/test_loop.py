@@ -1,0 +1,99 @@
+"""The fine-tuning loop on a tiny randomly initialised BERT: batching, padding, learning, budgets, early stop."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+import torch
+from transformers import BertConfig, BertModel
+
+from microgpt.backbones.encoder import EncoderHead
+from microgpt.training.loop import fine_tune, length_grouped_batches, pad_batch, predict_logits
+
+
+def test_length_grouped_batches_cover_every_index_once():
+    lengths = [random.Random(i).randint(3, 60) for i in range(1000)]
+    batches = length_grouped_batches(lengths, 32, random.Random(0))
+    flat = sorted(i for b in batches for i in b)
+    assert flat == list(range(1000))
+    assert all(len(b) <= 32 for b in batches)
+    # inside a batch lengths are close: far less padding than random batches
+    spread = np.mean([max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in batches])
+    assert spread < 10
+
+
+def test_pad_batch_pads_to_the_longest_and_masks():
+    ids, mask = pad_batch([[5, 6, 7], [8]], pad_id=0)
+    assert ids.tolist() == [[5, 6, 7], [8, 0, 0]]
+    assert mask.tolist() == [[1, 1, 1], [1, 0, 0]]
+
+
+def tiny_model(n_out: int) -> EncoderHead:
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=50, hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64)
+    return EncoderHead(BertModel(config), n_out, dropout=0.0)
+
+
+def toy_data(n: int = 64) -> tuple[list[list[int]], np.ndarray]:
+    """Class 0 texts use tokens 10–19, class 1 texts tokens 20–29: trivially separable."""
+    rng = random.Random(0)
+    ids, y = [], []
+    for i in range(n):
+        label = i % 2
+        ids.append([1] + [rng.randint(10, 19) + 10 * label for _ in range(rng.randint(2, 8))] + [2])
+        y.append(label)
+    return ids, np.array(y)
+
+
+def run(model, ids, y, **overrides):
+    settings = dict(
+        pad_id=0, multilabel=False, epochs=6, batch_size=8, lr=3e-3, head_lr=3e-3, weight_decay=0.0,
+        warmup_ratio=0.1, label_smoothing=0.0, patience=6, max_steps=None, max_minutes=None, seed=0,
+    )  # fmt: skip
+    settings.update(overrides)
+    dev_ids, dev_y = ids[:16], y[:16]
+    return fine_tune(model, ids, y, dev_ids, lambda logits: float((logits.argmax(1) == dev_y).mean()), **settings)
+
+
+def test_fine_tune_learns_a_separable_task_and_keeps_the_best_epoch():
+    ids, y = toy_data()
+    model = tiny_model(2)
+    result = run(model, ids, y)
+    assert result.history[-1]["loss"] < result.history[0]["loss"]
+    assert result.best_dev == 1.0
+    assert (predict_logits(model, ids, 0).argmax(1) == y).mean() == 1.0
+
+
+def test_step_budget_and_time_budget_stop_training():
+    ids, y = toy_data()
+    result = run(tiny_model(2), ids, y, max_steps=3)
+    assert result.steps == 3 and result.stopped_because == "step budget reached"
+    result = run(tiny_model(2), ids, y, epochs=1000, max_minutes=0.002)
+    assert result.steps < 1000 * 8 and "time budget" in result.stopped_because
+
+
+def test_early_stopping_after_patience_epochs_without_gain():
+    ids, y = toy_data()
+    result = fine_tune(
+        tiny_model(2), ids, y, ids[:8], lambda logits: 0.5,  # a dev score that never improves
+        pad_id=0, multilabel=False, epochs=20, batch_size=8, lr=1e-3, head_lr=1e-3, weight_decay=0.0,
+        warmup_ratio=0.0, label_smoothing=0.0, patience=2, max_steps=None, max_minutes=None, seed=0,
+    )  # fmt: skip
+    assert len(result.history) == 3 and result.best_epoch == 1
+    assert "no dev improvement for 2" in result.stopped_because
+
+
+@pytest.mark.parametrize("multilabel", [True])
+def test_multilabel_targets_train_with_bce(multilabel):
+    ids, y = toy_data()
+    targets = np.stack([y == 0, y == 1], axis=1).astype(np.float32)
+    model = tiny_model(2)
+    fine_tune(
+        model, ids, targets, None, None, pad_id=0, multilabel=multilabel, epochs=6, batch_size=8, lr=3e-3,
+        head_lr=3e-3, weight_decay=0.0, warmup_ratio=0.1, label_smoothing=0.0, patience=1, max_steps=None,
+        max_minutes=None, seed=0,
+    )  # fmt: skip
+    logits = predict_logits(model, ids, 0)
+    assert ((logits > 0) == (targets > 0)).mean() > 0.95
