@@ -62,7 +62,7 @@ def train_job(board: str, system: str, out: Path) -> dict[str, object]:
     extra = {}
     engine = model.engine_
     if system == "micro":
-        extra = {"epochs_run": len(engine.fit_result_["history"]), "nano_blend": engine.blend_}
+        extra = {"epochs_run": [len(r["history"]) for r in engine.fit_result_["members"]], "nano_blend": engine.blend_}
     return {
         "train_seconds": seconds,
         "size_mb": dir_size_mb(out),

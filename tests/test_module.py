@@ -23,7 +23,7 @@ def test_manifest_records_what_a_user_needs(nano_model, tmp_path):
     assert manifest["task"] == "classify" and manifest["tier"] == "nano"
     assert manifest["labels"] == nano_model.labels_
     assert len(manifest["data"]["fingerprint"]) == 64 and manifest["data"]["n_examples"] == 300
-    assert manifest["config"]["nano"]["c"] == 0.5
+    assert manifest["config"]["nano"]["c"] == 1.0
     assert {"python", "numpy", "scikit-learn"} <= set(manifest["versions"])
     assert set(manifest["files"]) == {"nano.json", "nano.safetensors"}
     assert not any(p.suffix in (".pkl", ".pickle", ".joblib") for p in (tmp_path / "m").rglob("*"))

@@ -1,7 +1,8 @@
 """The micro tier: a pretrained transformer encoder fine-tuned end to end, optionally blended with a nano model.
 
-Saved as `encoder/` (architecture config + tokenizer files) and `micro.safetensors` (all weights, head included),
-so a module is self-contained and loads offline without the backbone package.
+`members` > 1 fine-tunes that many copies with different seeds and averages their logits (a seed ensemble).
+Saved as `encoder/` (architecture config + tokenizer files) and `micro-<i>.safetensors` (all weights of member i,
+head included), so a module is self-contained and loads offline without the backbone package.
 """
 
 from __future__ import annotations
@@ -22,13 +23,13 @@ from microgpt.data.splits import train_test_split
 from microgpt.progress import Progress, no_progress
 from microgpt.tiers.calibrate import best_threshold, fit_temperature, sigmoid, softmax
 from microgpt.tiers.nano import NanoEngine
-from microgpt.training.loop import FitResult, encode, fine_tune, predict_logits
+from microgpt.training.loop import cpu_has_bf16, encode, fine_tune, predict_logits
 
 log = logging.getLogger(__name__)
 
 
 class MicroEngine:
-    """`EncoderHead` + tokenizer; probabilities optionally blended with a nano engine (`blend_` = nano's weight)."""
+    """Fine-tuned `EncoderHead` member(s) + tokenizer; probabilities optionally blended with a nano engine."""
 
     tier = "micro"
 
@@ -36,10 +37,10 @@ class MicroEngine:
         self.config = config or MicroConfig()
         self.seed = seed
         self.multilabel = False
-        self.model: EncoderHead | None = None
+        self.models: list[EncoderHead] = []
         self.tokenizer: Any = None
         self.nano: NanoEngine | None = None
-        self.blend_ = 0.0
+        self.blend_ = 0.0  # nano's weight in the blend, chosen on dev
         self.temperature_ = 1.0
         self.threshold_ = 0.5
         self.fit_result_: dict[str, Any] = {}
@@ -47,6 +48,10 @@ class MicroEngine:
     def _threads(self) -> None:
         if self.config.threads:
             torch.set_num_threads(self.config.threads)
+
+    @property
+    def pad_id(self) -> int:
+        return int(self.tokenizer.pad_token_id or 0)
 
     # ---- training ------------------------------------------------------------------------------------------
     def fit(
@@ -56,14 +61,9 @@ class MicroEngine:
         self._threads()
         self.multilabel = multilabel
         n_out = targets.shape[1] if multilabel else int(targets.max()) + 1
-        encoder, self.tokenizer = load_pretrained(cfg.backbone)
-        self.model = EncoderHead(encoder, n_out, cfg.dropout)
-        self.backbone_name_ = cfg.backbone
         train_idx, dev_idx = self._dev_split(texts, targets)
         tr_texts = [texts[i] for i in train_idx]
         dev_texts = [texts[i] for i in dev_idx]
-        train_ids = encode(self.tokenizer, tr_texts, cfg.max_length)
-        dev_ids = encode(self.tokenizer, dev_texts, cfg.max_length) if len(dev_idx) else None
         dev_y = targets[dev_idx]
 
         def dev_score(logits: np.ndarray) -> float:
@@ -73,35 +73,50 @@ class MicroEngine:
                 return 2 * tp / max(1.0, 2 * tp + float((pred != (dev_y > 0)).sum()))
             return float((logits.argmax(1) == dev_y).mean())
 
-        result: FitResult = fine_tune(
-            self.model,
-            train_ids,
-            targets[train_idx],
-            dev_ids,
-            dev_score,
-            pad_id=int(self.tokenizer.pad_token_id or 0),
-            multilabel=multilabel,
-            epochs=cfg.epochs,
-            batch_size=cfg.batch_size,
-            lr=cfg.lr,
-            head_lr=cfg.head_lr,
-            weight_decay=cfg.weight_decay,
-            warmup_ratio=cfg.warmup_ratio,
-            label_smoothing=0.0 if multilabel else cfg.label_smoothing,
-            patience=cfg.patience,
-            max_steps=cfg.max_steps,
-            max_minutes=cfg.max_minutes,
-            seed=self.seed,
-            progress=progress,
-        )
-        self.fit_result_ = {
-            "best_epoch": result.best_epoch,
-            "best_dev": result.best_dev,
-            "steps": result.steps,
-            "train_seconds": round(result.seconds, 1),
-            "stopped_because": result.stopped_because,
-            "history": result.history,
-        }
+        self.models, runs = [], []
+        for k in range(cfg.members):
+            encoder, self.tokenizer = load_pretrained(cfg.backbone)
+            model = EncoderHead(encoder, n_out, cfg.dropout)
+            if cfg.freeze_embeddings:
+                model.encoder.get_input_embeddings().weight.requires_grad_(False)  # type: ignore[operator]
+            if k == 0:
+                train_ids = encode(self.tokenizer, tr_texts, cfg.max_length)
+                dev_ids = encode(self.tokenizer, dev_texts, cfg.max_length) if len(dev_idx) else None
+            stage = "train" if cfg.members == 1 else f"train {k + 1}/{cfg.members}"
+            result = fine_tune(
+                model,
+                train_ids,
+                targets[train_idx],
+                dev_ids,
+                dev_score,
+                pad_id=self.pad_id,
+                multilabel=multilabel,
+                epochs=cfg.epochs,
+                batch_size=cfg.batch_size,
+                lr=cfg.lr,
+                head_lr=cfg.head_lr,
+                weight_decay=cfg.weight_decay,
+                warmup_ratio=cfg.warmup_ratio,
+                label_smoothing=0.0 if multilabel else cfg.label_smoothing,
+                patience=cfg.patience,
+                max_steps=cfg.max_steps,
+                max_minutes=cfg.max_minutes / cfg.members if cfg.max_minutes else None,
+                seed=self.seed + k,
+                bf16=cpu_has_bf16() if cfg.bf16 is None else cfg.bf16,
+                progress=lambda _, done, total, stage=stage: progress(stage, done, total),
+            )
+            self.models.append(model)
+            runs.append(
+                {
+                    "best_epoch": result.best_epoch,
+                    "best_dev": result.best_dev,
+                    "steps": result.steps,
+                    "train_seconds": round(result.seconds, 1),
+                    "stopped_because": result.stopped_because,
+                    "history": result.history,
+                }
+            )
+        self.fit_result_ = {"members": runs}
         if dev_ids:
             self._calibrate(tr_texts, targets[train_idx], dev_texts, dev_ids, dev_y, progress)
         return self
@@ -124,9 +139,8 @@ class MicroEngine:
         dev_y: np.ndarray,
         progress: Progress,
     ) -> None:
-        """Fit the temperature (or threshold) on dev; choose the nano blend weight that maximises dev accuracy."""
-        assert self.model is not None
-        logits = predict_logits(self.model, dev_ids, int(self.tokenizer.pad_token_id or 0))
+        """Fit the temperature (or threshold) on dev; choose the nano blend weight that maximises the dev score."""
+        logits = self._logits(dev_ids)
         if self.multilabel:
             micro_p = sigmoid(logits)
         else:
@@ -134,33 +148,34 @@ class MicroEngine:
             micro_p = softmax(logits / self.temperature_)
         if self.config.ensemble_nano:
             progress("nano", 0, 1)
-            self.nano = NanoEngine(NanoConfig(), seed=self.seed).fit(tr_texts, tr_y, self.multilabel)
-            nano_p = self.nano.predict_proba(dev_texts)
+            nano = NanoEngine(NanoConfig(), seed=self.seed).fit(tr_texts, tr_y, self.multilabel)
+            nano_p = nano.predict_proba(dev_texts)
             best_w, best = 0.0, -1.0
             for w in np.arange(0.0, 0.61, 0.05):
                 p = (1 - w) * micro_p + w * nano_p
                 if self.multilabel:
-                    t = best_threshold(p, dev_y)
-                    pred = p >= t
+                    pred = p >= best_threshold(p, dev_y)
                     tp = float((pred & (dev_y > 0)).sum())
                     score = 2 * tp / max(1.0, 2 * tp + float((pred != (dev_y > 0)).sum()))
                 else:
                     score = float((p.argmax(1) == dev_y).mean())
                 if score > best + 1e-9:
                     best_w, best = float(w), score
-            self.blend_ = best_w
-            if best_w == 0.0:
-                self.nano = None  # no gain on dev: keep the module small and fast
+            self.blend_ = round(best_w, 2)
+            self.nano = nano if self.blend_ > 0 else None  # no gain on dev: keep the module small and fast
+            if self.nano is not None:
+                micro_p = (1 - self.blend_) * micro_p + self.blend_ * nano_p
             progress("nano", 1, 1)
-            micro_p = (1 - self.blend_) * micro_p + (self.blend_ * nano_p if self.nano else 0)
         if self.multilabel:
             self.threshold_ = best_threshold(micro_p, dev_y)
 
     # ---- prediction ----------------------------------------------------------------------------------------
+    def _logits(self, ids: list[list[int]]) -> np.ndarray:
+        """Member logits averaged: (N, L)."""
+        return np.mean([predict_logits(m, ids, self.pad_id, batch_size=64) for m in self.models], axis=0)
+
     def predict_proba(self, texts: list[str]) -> np.ndarray:
-        assert self.model is not None
-        ids = encode(self.tokenizer, texts, self.config.max_length)
-        logits = predict_logits(self.model, ids, int(self.tokenizer.pad_token_id or 0), batch_size=64)
+        logits = self._logits(encode(self.tokenizer, texts, self.config.max_length))
         p = sigmoid(logits) if self.multilabel else softmax(logits / self.temperature_)
         if self.nano is not None and self.blend_ > 0:
             p = (1 - self.blend_) * p + self.blend_ * self.nano.predict_proba(texts)
@@ -168,13 +183,13 @@ class MicroEngine:
 
     # ---- persistence ---------------------------------------------------------------------------------------
     def save(self, directory: Path) -> None:
-        assert self.model is not None
         enc_dir = directory / "encoder"
         enc_dir.mkdir()
-        self.model.encoder.config.save_pretrained(enc_dir)  # type: ignore[union-attr]
+        self.models[0].encoder.config.save_pretrained(enc_dir)  # type: ignore[union-attr]
         self.tokenizer.save_pretrained(enc_dir)
-        state = {k: v.contiguous() for k, v in self.model.state_dict().items()}
-        save_file(state, str(directory / "micro.safetensors"))
+        for i, model in enumerate(self.models):
+            state = {k: v.contiguous() for k, v in model.state_dict().items()}
+            save_file(state, str(directory / f"micro-{i}.safetensors"))
         if self.nano is not None:
             (directory / "nano").mkdir()
             self.nano.save(directory / "nano")
@@ -185,11 +200,12 @@ class MicroEngine:
         meta = json.loads((directory / "micro.json").read_text())
         engine = cls(MicroConfig(**meta["config"]))
         engine._threads()
-        encoder, engine.tokenizer = encoder_from_config(directory / "encoder")
-        state = load_file(str(directory / "micro.safetensors"))
-        engine.model = EncoderHead(encoder, int(state["head.weight"].shape[0]), engine.config.dropout)
-        engine.model.load_state_dict(state)
-        engine.model.eval()
+        for i in range(int(meta["n_members"])):
+            encoder, engine.tokenizer = encoder_from_config(directory / "encoder")
+            state = load_file(str(directory / f"micro-{i}.safetensors"))
+            model = EncoderHead(encoder, int(state["head.weight"].shape[0]), engine.config.dropout)
+            model.load_state_dict(state)
+            engine.models.append(model.eval())
         engine.multilabel = bool(meta["multilabel"])
         engine.temperature_ = float(meta["temperature"])
         engine.threshold_ = float(meta["threshold"])
@@ -202,6 +218,7 @@ class MicroEngine:
         return {
             "config": self.config.model_dump(mode="json"),
             "multilabel": self.multilabel,
+            "n_members": len(self.models),
             "temperature": self.temperature_,
             "threshold": self.threshold_,
             "blend": self.blend_,

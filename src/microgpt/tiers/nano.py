@@ -99,7 +99,7 @@ class NanoEngine:
             if cfg.model == "logreg":
                 m = LogisticRegression(C=cfg.c, max_iter=cfg.max_iter, tol=1e-3)
             else:
-                m = LinearSVC(C=cfg.c)
+                m = LinearSVC(C=cfg.c, class_weight="balanced" if cfg.balanced else None)
             m.fit(x, targets)
         coef = np.zeros((x.shape[1], int(targets.max()) + 1), dtype=np.float32)
         intercept = np.full(coef.shape[1], -1e4, dtype=np.float32)

@@ -32,6 +32,16 @@ class FitResult:
     stopped_because: str = ""
 
 
+def cpu_has_bf16() -> bool:
+    """True where the CPU multiplies bfloat16 natively (AVX512-BF16 or AMX); elsewhere bf16 autocast is slower."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line for line in f if line.startswith("flags")), "")
+    except OSError:
+        return False
+    return any(flag in flags.split() for flag in ("avx512_bf16", "amx_bf16"))
+
+
 def encode(tokenizer: object, texts: Sequence[str], max_length: int) -> list[list[int]]:
     """Token ids per text, truncated to `max_length` (special tokens included), unpadded."""
     out = tokenizer(list(texts), truncation=True, max_length=max_length, padding=False)  # type: ignore[operator]
@@ -97,6 +107,7 @@ def fine_tune(
     max_steps: int | None,
     max_minutes: float | None,
     seed: int,
+    bf16: bool = False,
     progress: Progress = no_progress,
 ) -> FitResult:
     """Train in place; at the end `model` holds the weights of the best dev epoch (or the last, without dev).
@@ -111,7 +122,7 @@ def fine_tune(
     if max_steps is not None:
         total_steps = min(total_steps, max_steps)
     head_params = [p for n, p in model.named_parameters() if n.startswith("head.")]
-    body = [(n, p) for n, p in model.named_parameters() if not n.startswith("head.")]
+    body = [(n, p) for n, p in model.named_parameters() if not n.startswith("head.") and p.requires_grad]
     no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight")
     groups = [
         {"params": [p for n, p in body if not n.endswith(no_decay)], "lr": lr, "weight_decay": weight_decay},
@@ -148,10 +159,12 @@ def fine_tune(
         seen = 0
         for batch in length_grouped_batches(lengths, batch_size, rng):
             input_ids, mask = pad_batch([train_ids[i] for i in batch], pad_id)
-            loss = loss_fn(model(input_ids, mask), target_t[batch])
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                logits = model(input_ids, mask)
+            loss = loss_fn(logits.float(), target_t[batch])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 1.0)
             optimizer.step()
             scheduler.step()
             step += 1
