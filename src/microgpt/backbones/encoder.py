@@ -86,7 +86,7 @@ class EncoderHead(nn.Module):
     def __init__(self, encoder: nn.Module, n_out: int, dropout: float = 0.1) -> None:
         super().__init__()
         self.encoder = encoder
-        hidden = int(encoder.config.hidden_size)  # type: ignore[union-attr]
+        hidden = int(getattr(encoder, "config").hidden_size)  # noqa: B009 — a transformers PreTrainedModel
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(hidden, n_out)
 

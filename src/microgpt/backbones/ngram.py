@@ -108,7 +108,7 @@ class NgramFeaturizer:
         idx = np.fromiter((p[0] for p in pairs), dtype=np.int64, count=len(pairs))
         tf = np.fromiter((p[1] for p in pairs), dtype=np.float32, count=len(pairs))
         if self.sublinear_tf:
-            tf = 1.0 + np.log(tf)
+            tf = (1.0 + np.log(tf)).astype(np.float32)
         val = tf * self.idf_[idx]
         blocks = self.block_[idx]
         for b in np.unique(blocks):
@@ -138,8 +138,8 @@ class NgramFeaturizer:
     @classmethod
     def from_state(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> NgramFeaturizer:
         f = cls(
-            word_ngrams=tuple(meta["word_ngrams"]),  # type: ignore[arg-type]
-            char_ngrams=tuple(meta["char_ngrams"]),  # type: ignore[arg-type]
+            word_ngrams=(int(meta["word_ngrams"][0]), int(meta["word_ngrams"][1])),
+            char_ngrams=(int(meta["char_ngrams"][0]), int(meta["char_ngrams"][1])),
             skip_window=int(meta["skip_window"]),
             min_df=int(meta["min_df"]),
             sublinear_tf=bool(meta["sublinear_tf"]),

@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 
 from microgpt.errors import DataError
-from microgpt.tasks.base import load
+from microgpt.tasks.base import Task, load
 
 
 def predict_cmd(
@@ -53,11 +53,11 @@ def _parse_line(line: str, n: int) -> tuple[str, object]:
     return line, None
 
 
-def _emit(model, texts: list[str], ids: list[object]) -> None:  # type: ignore[no-untyped-def]
+def _emit(model: Task, texts: list[str], ids: list[object]) -> None:
     proba = model.predict_proba(texts)
     for row, text, ident in zip(proba, texts, ids, strict=True):
         if model.task == "tag":
-            picked = [j for j in range(len(row)) if row[j] >= model.threshold_]
+            picked = [j for j in range(len(row)) if row[j] >= model.engine_.threshold_]
             out: dict[str, object] = {
                 "labels": [model.labels_[j] for j in picked],
                 "confidences": [round(float(row[j]), 4) for j in picked],

@@ -7,6 +7,7 @@ import json
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from microgpt.errors import DataError
 
@@ -59,7 +60,7 @@ class Dataset(Sequence[Example]):
     def __len__(self) -> int:
         return len(self.examples)
 
-    def __getitem__(self, index):  # type: ignore[no-untyped-def]
+    def __getitem__(self, index: Any) -> Any:
         if isinstance(index, slice):
             return Dataset(self.examples[index], name=self.name)
         return self.examples[index]

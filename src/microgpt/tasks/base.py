@@ -34,6 +34,7 @@ class Task:
 
     task: ClassVar[str] = ""
     multilabel: ClassVar[bool] = False
+    auto_report_: dict[str, Any] | None  # learned: why the auto tier chose its tier (None for nano/micro)
 
     def __init__(
         self,
@@ -96,6 +97,7 @@ class Task:
             )
             self.auto_report_ = None
         self.train_seconds_ = time.perf_counter() - start
+        self.metrics_: dict[str, Any] = {}
         self.data_info_ = {
             "fingerprint": data.fingerprint(),
             "n_examples": len(data),

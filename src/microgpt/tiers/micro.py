@@ -7,6 +7,7 @@ head included), so a module is self-contained and loads offline without the back
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from pathlib import Path
@@ -103,7 +104,7 @@ class MicroEngine:
                 max_minutes=cfg.max_minutes / cfg.members if cfg.max_minutes else None,
                 seed=self.seed + k,
                 bf16=cpu_has_bf16() if cfg.bf16 is None else cfg.bf16,
-                progress=lambda _, done, total, stage=stage: progress(stage, done, total),
+                progress=functools.partial(_relabel, progress, stage),
             )
             self.models.append(model)
             runs.append(
@@ -185,7 +186,7 @@ class MicroEngine:
     def save(self, directory: Path) -> None:
         enc_dir = directory / "encoder"
         enc_dir.mkdir()
-        self.models[0].encoder.config.save_pretrained(enc_dir)  # type: ignore[union-attr]
+        self.models[0].encoder.config.save_pretrained(enc_dir)  # type: ignore[union-attr,operator]
         self.tokenizer.save_pretrained(enc_dir)
         for i, model in enumerate(self.models):
             state = {k: v.contiguous() for k, v in model.state_dict().items()}
@@ -224,3 +225,8 @@ class MicroEngine:
             "blend": self.blend_,
             "fit": self.fit_result_,
         }
+
+
+def _relabel(progress: Progress, stage: str, _: str, done: int, total: int) -> None:
+    """Report a member's training steps under its own stage name ("train 2/3")."""
+    progress(stage, done, total)

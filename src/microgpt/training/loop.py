@@ -152,6 +152,7 @@ def fine_tune(
     step = 0
     start = time.perf_counter()
     epoch = 0
+    shrunk = False  # whether the time budget cut the planned steps
     while step < total_steps:
         epoch += 1
         model.train()
@@ -178,6 +179,7 @@ def fine_tune(
                 if fits < plan["total"]:
                     log.info("time budget: %d of %d planned steps fit in %.1f min", fits, plan["total"], max_minutes)
                     plan["total"] = total_steps = max(step + 1, fits)
+                    shrunk = True
             progress("train", step, total_steps)
             out_of_time = max_minutes is not None and time.perf_counter() - start > max_minutes * 60
             if step >= total_steps or out_of_time:
@@ -199,6 +201,8 @@ def fine_tune(
         if bad_epochs >= patience:
             result.stopped_because = f"no dev improvement for {patience} epoch(s)"
             break
+    if not result.stopped_because and shrunk:
+        result.stopped_because = f"time budget of {max_minutes} min (lr schedule fitted to it)"
     if not result.stopped_because:
         result.stopped_because = (
             "step budget reached" if max_steps is not None and step >= max_steps else "all epochs done"
