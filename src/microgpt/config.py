@@ -40,9 +40,10 @@ class MicroConfig(_Frozen):
     backbone: str = "default"  # the packaged all-MiniLM-L6-v2 (22M params); any local path or hub name works
     max_length: int = Field(128, ge=8, le=512)  # support messages are short; longer texts are truncated
     epochs: float = Field(8.0, gt=0)  # Banking77: dev accuracy still rises at epoch 7–8 of a decaying schedule
+    min_steps: int = Field(600, ge=0)  # small data gets more epochs: NLU++ (1k texts) 85.7 → 88.9 micro-F1 at 600
     batch_size: int = Field(32, ge=1)
-    lr: float = Field(1e-4, gt=0)  # small encoders like MiniLM-L6 tolerate (and need) a higher lr than BERT-base
-    head_lr: float = Field(2e-3, gt=0)  # the freshly initialised head learns faster than the pretrained body
+    lr: float | None = Field(None, gt=0)  # None: 1e-4 to classify (Banking77: 2e-4 no better), 3e-4 to tag
+    head_lr: float | None = Field(None, gt=0)  # None: 2e-3 / 1e-2 (tag: NLU++ 88.8 → 91.3 micro-F1 with both)
     weight_decay: float = Field(0.01, ge=0)
     warmup_ratio: float = Field(0.06, ge=0, lt=1)
     label_smoothing: float = Field(0.1, ge=0, lt=1)  # softer targets: better-calibrated and slightly more accurate

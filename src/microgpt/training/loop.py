@@ -107,6 +107,7 @@ def fine_tune(
     max_steps: int | None,
     max_minutes: float | None,
     seed: int,
+    min_steps: int = 0,
     bf16: bool = False,
     progress: Progress = no_progress,
 ) -> FitResult:
@@ -118,7 +119,7 @@ def fine_tune(
     rng = random.Random(seed)
     lengths = [len(x) for x in train_ids]
     steps_per_epoch = math.ceil(len(train_ids) / batch_size)
-    total_steps = max(1, math.ceil(steps_per_epoch * epochs))
+    total_steps = max(1, math.ceil(steps_per_epoch * epochs), min_steps)
     if max_steps is not None:
         total_steps = min(total_steps, max_steps)
     head_params = [p for n, p in model.named_parameters() if n.startswith("head.")]
@@ -198,7 +199,8 @@ def fine_tune(
         if max_minutes is not None and time.perf_counter() - start > max_minutes * 60:
             result.stopped_because = f"time budget of {max_minutes} min reached"
             break
-        if bad_epochs >= patience:
+        # Early stopping only in the second half: before that the lr is still high and dev scores are noisy.
+        if bad_epochs >= patience and step >= total_steps / 2:
             result.stopped_because = f"no dev improvement for {patience} epoch(s)"
             break
     if not result.stopped_because and shrunk:
@@ -207,6 +209,7 @@ def fine_tune(
         result.stopped_because = (
             "step budget reached" if max_steps is not None and step >= max_steps else "all epochs done"
         )
+    progress("train", step, step)  # close the bar where training actually stopped
     if best_state is not None:
         model.load_state_dict(best_state)
         result.best_dev = best
