@@ -42,6 +42,8 @@ COLUMNS = [
     ("size_mb", "size MB", "{:.1f}"),
     ("train_peak_rss_mb", "train RSS MB", "{:,.0f}"),
     ("serve_rss_mb", "serve RSS MB", "{:,.0f}"),
+    ("nano_blend", "nano blend", "{:.2f}"),
+    ("epochs_run", "epochs", "{}"),
 ]
 
 
