@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from microgpt.cli.progress import progress_bar
 from microgpt.data.readers import read_examples
 from microgpt.errors import ConfigError
 from microgpt.evaluation.report import evaluate
@@ -29,7 +30,8 @@ def evaluate_cmd(
     model = load(module)
     dataset = read_examples(data, task=model.task, text_col=text_col, label_col=label_col, label_sep=label_sep,
                             min_per_label=0)  # fmt: skip
-    report = evaluate(model, dataset)
+    with progress_bar(Console(stderr=True)) as progress:
+        report = evaluate(model, dataset, progress=progress)
     metrics = report["metrics"]
     if format == "json":
         typer.echo(json.dumps({**{k: v for k, v in metrics.items()}, "tier": report["tier"], "task": report["task"]}))

@@ -11,20 +11,27 @@ from microgpt.data.records import Dataset
 from microgpt.errors import DataError
 from microgpt.evaluation.metrics import classification_metrics, tagging_metrics
 from microgpt.module import update_manifest
+from microgpt.progress import Progress, no_progress
 
 
-def evaluate(model: Any, data: Dataset, out_dir: str | Path | None = None, write: bool = True) -> dict[str, Any]:
+def evaluate(
+    model: Any,
+    data: Dataset,
+    out_dir: str | Path | None = None,
+    write: bool = True,
+    progress: Progress = no_progress,
+) -> dict[str, Any]:
     """Metrics of `model` on `data`; written into `out_dir` (default: the module's own directory, if saved)."""
     model._check_fitted()
     if len(data) == 0:
         raise DataError("no examples to evaluate on", hint="pass a labelled .csv/.jsonl file with at least one row")
     start = time.perf_counter()
     if model.task == "tag":
-        metrics = tagging_metrics([list(x) for x in data.label_sets], model.predict(data))
+        metrics = tagging_metrics([list(x) for x in data.label_sets], _predict(model, data, progress))
     else:
         gold = data.labels
         unknown = sorted(set(gold) - set(model.labels_))
-        metrics = classification_metrics(gold, model.predict(data))
+        metrics = classification_metrics(gold, _predict(model, data, progress))
         if unknown:
             metrics["unknown_labels"] = unknown  # gold labels the model was never trained on: always wrong
     seconds = time.perf_counter() - start
@@ -47,6 +54,15 @@ def evaluate(model: Any, data: Dataset, out_dir: str | Path | None = None, write
             headline = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
             update_manifest(target, metrics={**headline, "data": data.name})
     return report
+
+
+def _predict(model: Any, data: Dataset, progress: Progress, chunk: int = 256) -> list[Any]:
+    """Predictions in chunks, so a long evaluation can show progress."""
+    out: list[Any] = []
+    for start in range(0, len(data), chunk):
+        out.extend(model.predict(data[start : start + chunk]))
+        progress("evaluate", min(start + chunk, len(data)), len(data))
+    return out
 
 
 def markdown(report: dict[str, Any]) -> str:
