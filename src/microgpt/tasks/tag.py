@@ -10,6 +10,7 @@ from microgpt.data.readers import check_label_counts
 from microgpt.data.records import Dataset
 from microgpt.errors import DataError
 from microgpt.tasks.base import Task
+from microgpt.tiers.calibrate import micro_f1
 
 
 class Tagger(Task):
@@ -63,8 +64,7 @@ class Tagger(Task):
         pred = self._encode_pred(self.predict(data))
         gold = self._encode_targets_known(data)
         unseen = sum(1 for labels in data.label_sets for label in labels if label not in set(self.labels_))
-        tp = float((pred & gold).sum())
-        return 2 * tp / max(1.0, 2 * tp + float((pred ^ gold).sum()) + unseen)
+        return micro_f1(pred, gold, extra_misses=unseen)
 
     def _encode_pred(self, labels: list[list[str]]) -> np.ndarray:
         index = {label: i for i, label in enumerate(self.labels_)}

@@ -16,6 +16,7 @@ from microgpt.config import AutoConfig, MicroConfig, NanoConfig
 from microgpt.data.records import Dataset
 from microgpt.data.splits import train_test_split
 from microgpt.progress import Progress
+from microgpt.tiers.calibrate import micro_f1
 
 if TYPE_CHECKING:
     from microgpt.tasks.base import Task
@@ -37,10 +38,7 @@ def fit_auto(
         seconds = time.perf_counter() - start
         proba = engine.predict_proba(dev.texts)
         if task.multilabel:
-            pred = proba >= engine.threshold_
-            gold = y_dev > 0
-            tp = float((pred & gold).sum())
-            score = 2 * tp / max(1.0, 2 * tp + float((pred ^ gold).sum()))
+            score = micro_f1(proba >= engine.threshold_, y_dev)
             metric = "micro_f1"
         else:
             score = float((proba.argmax(1) == y_dev).mean())

@@ -19,10 +19,8 @@ from safetensors.torch import load_file, save_file
 
 from microgpt.backbones.encoder import EncoderHead, encoder_from_config, load_pretrained
 from microgpt.config import MicroConfig, NanoConfig
-from microgpt.data.records import Dataset
-from microgpt.data.splits import train_test_split
 from microgpt.progress import Progress, no_progress
-from microgpt.tiers.calibrate import best_threshold, fit_temperature, sigmoid, softmax
+from microgpt.tiers.calibrate import best_threshold, dev_split, fit_temperature, micro_f1, sigmoid, softmax
 from microgpt.tiers.nano import NanoEngine
 from microgpt.training.loop import cpu_has_bf16, encode, fine_tune, predict_logits
 
@@ -62,16 +60,14 @@ class MicroEngine:
         self._threads()
         self.multilabel = multilabel
         n_out = targets.shape[1] if multilabel else int(targets.max()) + 1
-        train_idx, dev_idx = self._dev_split(texts, targets)
+        train_idx, dev_idx = dev_split(targets, cfg.dev_fraction, self.seed, multilabel)
         tr_texts = [texts[i] for i in train_idx]
         dev_texts = [texts[i] for i in dev_idx]
         dev_y = targets[dev_idx]
 
         def dev_score(logits: np.ndarray) -> float:
             if multilabel:
-                pred = sigmoid(logits) >= 0.5
-                tp = float((pred & (dev_y > 0)).sum())
-                return 2 * tp / max(1.0, 2 * tp + float((pred != (dev_y > 0)).sum()))
+                return micro_f1(sigmoid(logits) >= 0.5, dev_y)
             return float((logits.argmax(1) == dev_y).mean())
 
         self.models, runs = [], []
@@ -123,15 +119,6 @@ class MicroEngine:
             self._calibrate(tr_texts, targets[train_idx], dev_texts, dev_ids, dev_y, progress)
         return self
 
-    def _dev_split(self, texts: list[str], targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        if self.multilabel:
-            order = np.random.default_rng(self.seed).permutation(len(texts))
-            n_dev = max(1, int(len(texts) * self.config.dev_fraction)) if len(texts) >= 10 else 0
-            return np.sort(order[n_dev:]), np.sort(order[:n_dev])
-        data = Dataset.from_lists([str(i) for i in range(len(texts))], [str(int(t)) for t in targets])
-        train, dev = train_test_split(data, self.config.dev_fraction, seed=self.seed)
-        return np.array([int(e.text) for e in train]), np.array([int(e.text) for e in dev], dtype=np.int64)
-
     def _calibrate(
         self,
         tr_texts: list[str],
@@ -156,9 +143,7 @@ class MicroEngine:
             for w in np.arange(0.0, 0.61, 0.05):
                 p = (1 - w) * micro_p + w * nano_p
                 if self.multilabel:
-                    pred = p >= best_threshold(p, dev_y)
-                    tp = float((pred & (dev_y > 0)).sum())
-                    score = 2 * tp / max(1.0, 2 * tp + float((pred != (dev_y > 0)).sum()))
+                    score = micro_f1(p >= best_threshold(p, dev_y), dev_y)
                 else:
                     score = float((p.argmax(1) == dev_y).mean())
                 if score > best + 1e-9:

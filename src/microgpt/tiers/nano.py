@@ -20,10 +20,8 @@ from sklearn.svm import LinearSVC
 
 from microgpt.backbones.ngram import NgramFeaturizer
 from microgpt.config import NanoConfig
-from microgpt.data.records import Dataset
-from microgpt.data.splits import train_test_split
 from microgpt.progress import Progress, no_progress
-from microgpt.tiers.calibrate import best_threshold, fit_platt, fit_temperature, sigmoid, softmax
+from microgpt.tiers.calibrate import best_threshold, dev_split, fit_platt, fit_temperature, sigmoid, softmax
 
 
 class NanoEngine:
@@ -49,7 +47,7 @@ class NanoEngine:
         self.multilabel = multilabel
         progress("features", 0, 3)
         # Fit once on a train part to set the temperature / threshold on unseen dev texts, then refit on all.
-        train_idx, dev_idx = self._dev_split(texts, targets)
+        train_idx, dev_idx = dev_split(targets, self.config.dev_fraction, self.seed, multilabel)
         if len(dev_idx):
             self._fit_weights([texts[i] for i in train_idx], targets[train_idx])
             progress("calibrate", 1, 3)
@@ -63,16 +61,6 @@ class NanoEngine:
         self._fit_weights(texts, targets)
         progress("fit", 3, 3)
         return self
-
-    def _dev_split(self, texts: list[str], targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        if self.multilabel:
-            rng = np.random.default_rng(self.seed)
-            order = rng.permutation(len(texts))
-            n_dev = int(len(texts) * self.config.dev_fraction)
-            return np.sort(order[n_dev:]), np.sort(order[:n_dev])
-        data = Dataset.from_lists([str(i) for i in range(len(texts))], [str(int(t)) for t in targets])
-        train, dev = train_test_split(data, self.config.dev_fraction, seed=self.seed)
-        return np.array([int(e.text) for e in train]), np.array([int(e.text) for e in dev], dtype=np.int64)
 
     def _fit_weights(self, texts: list[str], targets: np.ndarray) -> None:
         cfg = self.config
