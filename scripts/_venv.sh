@@ -1,16 +1,23 @@
-# Sourced by scripts/demo and scripts/test: create .venv and install MicroGPT into it, once per pyproject change.
-set -euo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
-extras="${1:-}"
-if [ ! -x .venv/bin/python ]; then
-  python3 -m venv .venv
-fi
-stamp=".venv/.microgpt-installed${extras:+-$extras}"
-want="$(sha256sum pyproject.toml | cut -c1-16)"
-if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-  echo "installing MicroGPT and its dependencies into .venv (first run takes a few minutes) ..."
-  .venv/bin/python -m pip install --quiet --upgrade pip
-  .venv/bin/python -m pip install --quiet -e ".${extras:+[$extras]}"
-  echo "$want" > "$stamp"
-fi
-export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+# Sourced by scripts/demo and scripts/test: `ensure_venv [EXTRAS]` creates .venv and installs MicroGPT into it,
+# again only when pyproject.toml changes.
+ensure_venv() {
+  local extras="${1:-}"
+  cd "$(dirname "${BASH_SOURCE[0]}")/.."
+  if [ ! -x .venv/bin/python ]; then
+    python3 -m venv .venv
+  fi
+  local stamp=".venv/.microgpt-installed${extras:+-$extras}"
+  local want
+  want="$(sha256sum pyproject.toml | cut -c1-16)"
+  # the dev install (tests) includes everything the plain one (demo) needs
+  if [ -z "$extras" ] && [ -f .venv/.microgpt-installed-dev ] && [ "$(cat .venv/.microgpt-installed-dev)" = "$want" ]; then
+    stamp=.venv/.microgpt-installed-dev
+  fi
+  if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+    echo "installing MicroGPT and its dependencies into .venv (first run takes a few minutes) ..."
+    .venv/bin/python -m pip install --quiet --upgrade pip
+    .venv/bin/python -m pip install --quiet -e ".${extras:+[$extras]}"
+    echo "$want" >"$stamp"
+  fi
+  export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+}

@@ -116,3 +116,17 @@ def test_demo_runs_offline_end_to_end(tmp_path):
     assert "held-out accuracy" in proc.stdout and "new messages" in proc.stdout
     assert "billing" in proc.stdout and "shipping" in proc.stdout
     assert (tmp_path / "demo" / "REPORT.md").exists()
+
+
+def test_readme_demo_script_passes_its_arguments_through(tmp_path):
+    """`./scripts/demo` is the README's first command: it must reach `microgpt demo` with the user's flags."""
+    script = HELPDESK.parents[1] / "scripts" / "demo"
+    proc = subprocess.run(
+        [str(script), "--tier", "nano", "--out", str(tmp_path / "demo")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "held-out accuracy" in proc.stdout and (tmp_path / "demo" / "microgpt.json").exists()
