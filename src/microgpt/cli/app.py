@@ -31,12 +31,13 @@ def _root(verbose: bool = typer.Option(False, "--verbose", "-v", help="Show trac
 
 
 def _register() -> None:
-    from microgpt.cli import demo, evaluate, predict, train
+    from microgpt.cli import demo, evaluate, modules, predict, train
 
     app.command("train")(train.train_cmd)
     app.command("evaluate")(evaluate.evaluate_cmd)
     app.command("predict")(predict.predict_cmd)
     app.command("demo")(demo.demo_cmd)
+    app.add_typer(modules.app, name="modules")
 
 
 def main() -> None:

@@ -1,0 +1,90 @@
+"""`microgpt modules list | add DIR --name N | promote N VERSION | rollback N | rm N VERSION`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from microgpt.store.registry import Registry
+
+app = typer.Typer(
+    help="Named, versioned modules under $MICROGPT_HOME: add, promote, roll back, remove.", no_args_is_help=True
+)
+console = Console()
+
+
+@app.command("list")
+def list_cmd(
+    name: str = typer.Argument(None, help="Show one module's versions."),
+    format: str = typer.Option("table", "--format", "-f", help="table or json"),
+) -> None:
+    """List modules, or one module's versions."""
+    registry = Registry()
+    names = [name] if name else registry.names()
+    rows = [v for n in names for v in registry.versions(n)]
+    if format == "json":
+        typer.echo(
+            json.dumps(
+                [
+                    {"name": v.name, "version": v.version, "current": v.current, "task": v.task, "tier": v.tier,
+                     "created_at": v.created_at, "metrics": v.metrics}
+                    for v in rows
+                ]
+            )
+        )  # fmt: skip
+        return
+    if not rows:
+        console.print(f"no modules in {registry.root} yet — add one: microgpt modules add DIR --name NAME")
+        return
+    table = Table(title=str(registry.root))
+    for col in ("name", "version", "current", "task", "tier", "created", "accuracy / micro-F1"):
+        table.add_column(col)
+    for v in rows:
+        score = v.metrics.get("accuracy", v.metrics.get("micro_f1"))
+        table.add_row(
+            v.name, str(v.version), "●" if v.current else "", v.task, v.tier, v.created_at,
+            f"{score:.4f}" if isinstance(score, float) else "—",
+        )  # fmt: skip
+    console.print(table)
+
+
+@app.command("add")
+def add_cmd(
+    module: Path = typer.Argument(..., help="A trained module directory."),
+    name: str = typer.Option(..., "--name", "-n", help="Registry name, e.g. ticket-router."),
+    promote: bool = typer.Option(None, "--promote/--no-promote", help="Make it current (default: only if first)."),
+) -> None:
+    """Copy a trained module into the registry as the next version."""
+    registry = Registry()
+    version = registry.add(module, name, promote=promote)
+    state = (
+        "current"
+        if registry.current(name) == version
+        else f"not current (promote: microgpt modules promote {name} {version})"
+    )
+    console.print(f"added {name} v{version} — {state}")
+
+
+@app.command("promote")
+def promote_cmd(name: str, version: int) -> None:
+    """Make VERSION the current version of NAME (after checking it loads)."""
+    Registry().promote(name, version)
+    console.print(f"{name}: v{version} is current")
+
+
+@app.command("rollback")
+def rollback_cmd(name: str) -> None:
+    """Go back to the version that was current before."""
+    version = Registry().rollback(name)
+    console.print(f"{name}: rolled back to v{version}")
+
+
+@app.command("rm")
+def rm_cmd(name: str, version: int) -> None:
+    """Remove a version that is not current."""
+    Registry().remove(name, version)
+    console.print(f"removed {name} v{version}")

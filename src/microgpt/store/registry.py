@@ -1,0 +1,241 @@
+"""The module registry: named modules with numbered versions and an atomically swapped `current` pointer.
+
+    $MICROGPT_HOME/modules/<name>/
+        1/ 2/ 3/          module directories, copied in by `add` (never modified afterwards)
+        CURRENT           the promoted version number (replaced with an atomic rename)
+        history.json      promotions, newest last — what `rollback` walks back through
+
+A version is promoted only after it loads and predicts; a crash at any point leaves the previous pointer intact.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from microgpt.errors import ConfigError, MicroGPTError, ModuleFormatError
+from microgpt.module import read_manifest
+
+NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+
+class RegistryError(MicroGPTError, LookupError):
+    """A registry operation cannot be done as asked (unknown module or version, nothing to roll back to)."""
+
+
+def default_home() -> Path:
+    """`$MICROGPT_HOME`, else `~/.microgpt` (tests point the variable at a temporary directory)."""
+    return Path(os.environ.get("MICROGPT_HOME") or Path.home() / ".microgpt").expanduser()
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    name: str
+    version: int
+    current: bool
+    task: str
+    tier: str
+    created_at: str
+    metrics: dict[str, Any]
+    path: Path
+
+
+class Registry:
+    """Versioned modules under `home/modules`. Every method is safe to call from several processes at once."""
+
+    def __init__(self, home: str | Path | None = None) -> None:
+        self.home = Path(home) if home is not None else default_home()
+        self.root = self.home / "modules"
+
+    # ---- reading -------------------------------------------------------------------------------------------
+    def names(self) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and NAME.match(p.name))
+
+    def versions(self, name: str) -> list[VersionInfo]:
+        folder = self._folder(name)
+        current = self.current(name)
+        out = []
+        for v in sorted(int(p.name) for p in folder.iterdir() if p.is_dir() and p.name.isdigit()):
+            try:
+                m = read_manifest(folder / str(v), verify=False)
+            except ModuleFormatError:
+                m = {}
+            out.append(
+                VersionInfo(
+                    name=name,
+                    version=v,
+                    current=v == current,
+                    task=str(m.get("task", "?")),
+                    tier=str(m.get("tier", "?")),
+                    created_at=str(m.get("created_at", "")),
+                    metrics={k: x for k, x in m.get("metrics", {}).items() if isinstance(x, (int, float))},
+                    path=folder / str(v),
+                )
+            )
+        return out
+
+    def current(self, name: str) -> int | None:
+        pointer = self._folder(name) / "CURRENT"
+        try:
+            return int(pointer.read_text().strip())
+        except FileNotFoundError:
+            return None
+        except ValueError:
+            raise ModuleFormatError(
+                f"{pointer} is corrupt", hint=f"set it again with `microgpt modules promote {name} VERSION`"
+            ) from None
+
+    def path(self, name: str, version: int | None = None) -> Path:
+        """The directory of `version` (default: the current one)."""
+        if version is None:
+            version = self.current(name)
+            if version is None:
+                raise RegistryError(
+                    f"module {name!r} has no promoted version",
+                    hint=f"microgpt modules promote {name} VERSION",
+                )
+        path = self._folder(name) / str(version)
+        if not path.is_dir():
+            known = ", ".join(str(v.version) for v in self.versions(name)) or "none"
+            raise RegistryError(
+                f"module {name!r} has no version {version} (versions: {known})", hint="microgpt modules list"
+            )
+        return path
+
+    def load(self, name: str, version: int | None = None) -> Any:
+        from microgpt.tasks.base import load
+
+        return load(self.path(name, version))
+
+    # ---- writing -------------------------------------------------------------------------------------------
+    def add(self, module_dir: str | Path, name: str, promote: bool | None = None) -> int:
+        """Copy a trained module in as the next version; returns its number.
+
+        The copy is checked (every file hash) before it gets a number. `promote=None` promotes the first version
+        of a new name and leaves later ones for an explicit promote.
+        """
+        check_name(name)
+        source = Path(module_dir)
+        read_manifest(source, verify=True)  # refuse a corrupt module before copying anything
+        folder = self.root / name
+        folder.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".add-", dir=folder))
+        try:
+            shutil.copytree(source, staging, dirs_exist_ok=True)
+            version = self._claim_version(folder, staging)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        if promote or (promote is None and self.current(name) is None):
+            self.promote(name, version)
+        return version
+
+    def _claim_version(self, folder: Path, staging: Path) -> int:
+        """Rename the staged copy to the next free number; a concurrent add that takes it makes us try the next."""
+        for _ in range(1000):
+            taken = [int(p.name) for p in folder.iterdir() if p.name.isdigit()]
+            version = max(taken, default=0) + 1
+            try:
+                os.rename(staging, folder / str(version))  # fails on an existing non-empty directory
+                return version
+            except OSError:
+                continue
+        raise RegistryError(f"could not allocate a version under {folder}", hint="retry; is something else writing?")
+
+    def promote(self, name: str, version: int) -> None:
+        """Point `current` at `version`, after checking it loads and predicts."""
+        path = self.path(name, version)
+        try:
+            model = self.load(name, version)
+            model.predict_proba(["registry smoke test"])
+        except MicroGPTError as err:
+            raise RegistryError(
+                f"refusing to promote {name} v{version}: it does not load ({err.message})",
+                hint="retrain it and `microgpt modules add` the new module",
+            ) from None
+        previous = self.current(name)
+        self._write_pointer(name, version)
+        history = self._history(name)
+        if previous is not None and (not history or history[-1]["version"] != previous):
+            history.append({"version": previous, "at": ""})  # a pointer set before history existed
+        history.append({"version": version, "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+        self._write_json(path.parent / "history.json", history)
+
+    def rollback(self, name: str) -> int:
+        """Re-promote the version that was current before the present one; returns it."""
+        folder = self._folder(name)
+        current = self.current(name)
+        history = self._history(name)
+        # Drop the present promotion (and any whose version was removed since): what remains last is the target.
+        while history and (history[-1]["version"] == current or not (folder / str(history[-1]["version"])).is_dir()):
+            history.pop()
+        if not history:
+            raise RegistryError(
+                f"module {name!r} has no earlier promoted version to roll back to", hint="microgpt modules list"
+            )
+        target = int(history[-1]["version"])
+        self._write_pointer(name, target)
+        self._write_json(folder / "history.json", history)
+        return target
+
+    def remove(self, name: str, version: int) -> None:
+        """Delete a version that is not current."""
+        path = self.path(name, version)
+        if self.current(name) == version:
+            raise RegistryError(
+                f"v{version} is the current version of {name!r}",
+                hint=f"promote or roll back to another version first: microgpt modules rollback {name}",
+            )
+        trash = path.parent / f".rm-{version}-{os.getpid()}"
+        os.rename(path, trash)  # disappears from listings at once; the delete can then take its time
+        shutil.rmtree(trash, ignore_errors=True)
+
+    # ---- helpers -------------------------------------------------------------------------------------------
+    def _folder(self, name: str) -> Path:
+        check_name(name)
+        folder = self.root / name
+        if not folder.is_dir():
+            known = ", ".join(self.names()) or "none yet"
+            raise RegistryError(
+                f"no module named {name!r} (modules: {known})", hint="microgpt modules add DIR --name NAME"
+            )
+        return folder
+
+    def _history(self, name: str) -> list[dict[str, Any]]:
+        try:
+            return list(json.loads((self._folder(name) / "history.json").read_text()))
+        except FileNotFoundError:
+            return []
+
+    def _write_pointer(self, name: str, version: int) -> None:
+        self._write_text(self._folder(name) / "CURRENT", f"{version}\n")
+
+    def _write_json(self, path: Path, value: Any) -> None:
+        self._write_text(path, json.dumps(value, indent=1))
+
+    @staticmethod
+    def _write_text(path: Path, text: str) -> None:
+        """Write a sibling temp file, fsync, then rename over `path`: readers see the old or the new, never half."""
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+
+
+def check_name(name: str) -> None:
+    if not NAME.match(name):
+        raise ConfigError(
+            f"invalid module name {name!r}",
+            hint="use lower-case letters, digits, '-' and '_' (up to 64, starting with a letter or digit)",
+        )
