@@ -1,0 +1,196 @@
+"""The SQLite store (WAL mode): prediction log, feedback that becomes training data, and hashed API keys.
+
+One `Store` per process; each thread gets its own connection, so a multi-threaded server can log concurrently.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, TextIO
+
+from microgpt.errors import DataError, MicroGPTError
+from microgpt.store.migrations import MIGRATIONS
+from microgpt.store.registry import default_home
+
+
+class StoreError(MicroGPTError, RuntimeError):
+    """The store cannot do what was asked (unknown prediction id, database from a newer MicroGPT)."""
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class Store:
+    """`Store()` opens `$MICROGPT_HOME/microgpt.db` (created and migrated on first use)."""
+
+    def __init__(self, path: str | Path | None = None) -> None:
+        self.path = Path(path) if path is not None else default_home() / "microgpt.db"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self.migrate()
+
+    # ---- connection and schema -----------------------------------------------------------------------------
+    def connect(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")  # durable at each checkpoint; safe with WAL
+            conn.execute("PRAGMA foreign_keys=ON")
+            self._local.conn = conn
+        return conn
+
+    def schema_version(self) -> int:
+        return int(self.connect().execute("PRAGMA user_version").fetchone()[0])
+
+    def migrate(self) -> None:
+        """Apply the migrations this database has not seen yet, each in its own transaction."""
+        conn = self.connect()
+        current = self.schema_version()
+        if current > len(MIGRATIONS):
+            raise StoreError(
+                f"{self.path} has schema version {current}; this microgpt knows {len(MIGRATIONS)}",
+                hint="upgrade microgpt (pip install -U microgpt) — never downgrade a store in place",
+            )
+        for number, sql in enumerate(MIGRATIONS[current:], start=current + 1):
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                if self.schema_version() >= number:  # another process migrated meanwhile
+                    conn.execute("ROLLBACK")
+                    continue
+                for statement in sql.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {number}")
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    # ---- predictions ---------------------------------------------------------------------------------------
+    def log_prediction(
+        self,
+        module: str,
+        version: int | None,
+        text: str,
+        output: Any,
+        confidence: float | None,
+        latency_ms: float | None,
+        keep_text: bool = True,
+    ) -> str:
+        """Record one prediction; returns its request id. With `keep_text=False` only the text's hash is kept."""
+        request_id = uuid.uuid4().hex
+        self.connect().execute(
+            "INSERT INTO predictions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                request_id, module, version, text if keep_text else None, _sha256(text),
+                json.dumps(output, ensure_ascii=False), confidence, latency_ms, _now(),
+            ),
+        )  # fmt: skip
+        return request_id
+
+    def prediction(self, request_id: str) -> dict[str, Any] | None:
+        row = self.connect().execute("SELECT * FROM predictions WHERE id = ?", (request_id,)).fetchone()
+        return dict(row) if row else None
+
+    # ---- feedback ------------------------------------------------------------------------------------------
+    def add_feedback(
+        self,
+        module: str,
+        target: str | list[str],
+        prediction_id: str | None = None,
+        text: str | None = None,
+        source: str = "user",
+    ) -> int:
+        """Record the correct answer for a logged prediction (by id) or for a new text; returns the row id."""
+        if prediction_id is not None:
+            logged = self.prediction(prediction_id)
+            if logged is None:
+                raise StoreError(f"no logged prediction with id {prediction_id!r}", hint="send the text instead")
+            if logged["module"] != module:
+                raise StoreError(
+                    f"prediction {prediction_id} was made by module {logged['module']!r}, not {module!r}",
+                    hint="send the feedback to the module that made the prediction",
+                )
+            text = text if text is not None else logged["input_text"]
+        if text is None or not str(text).strip():
+            raise DataError(
+                "feedback needs a text (this prediction was logged without its text)",
+                hint="include the text with the feedback",
+            )
+        if not target or (isinstance(target, list) and not all(isinstance(x, str) and x for x in target)):
+            raise DataError("feedback needs the correct label (or list of labels)", hint='e.g. {"label": "billing"}')
+        cur = self.connect().execute(
+            "INSERT INTO feedback (module, prediction_id, text, target, source, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+            (module, prediction_id, text, json.dumps(target, ensure_ascii=False), source, _now()),
+        )
+        return int(cur.lastrowid or 0)
+
+    def feedback(self, module: str) -> Iterator[dict[str, Any]]:
+        rows = self.connect().execute("SELECT * FROM feedback WHERE module = ? ORDER BY id", (module,))
+        for row in rows:
+            yield {**dict(row), "target": json.loads(row["target"])}
+
+    def export_jsonl(self, module: str, out: TextIO) -> int:
+        """Write the module's feedback as training JSONL (`text` + `label` or `labels`); returns the row count."""
+        n = 0
+        for row in self.feedback(module):
+            key = "labels" if isinstance(row["target"], list) else "label"
+            record = {"text": row["text"], key: row["target"], "source": row["source"], "feedback_id": row["id"]}
+            out.write(json.dumps(record, ensure_ascii=False) + "\n")
+            n += 1
+        return n
+
+    # ---- API keys ------------------------------------------------------------------------------------------
+    def create_key(self, name: str) -> str:
+        """A new API key (shown once; only its sha256 is stored)."""
+        key = "mgpt_" + secrets.token_urlsafe(32)
+        self.connect().execute(
+            "INSERT INTO api_keys (name, prefix, key_sha256, created_at) VALUES (?, ?, ?, ?)",
+            (name, key[:12], _sha256(key), _now()),
+        )
+        return key
+
+    def check_key(self, key: str) -> bool:
+        row = (
+            self.connect()
+            .execute("SELECT 1 FROM api_keys WHERE key_sha256 = ? AND revoked_at IS NULL", (_sha256(key),))
+            .fetchone()
+        )
+        return row is not None
+
+    def any_keys(self) -> bool:
+        return self.connect().execute("SELECT 1 FROM api_keys WHERE revoked_at IS NULL LIMIT 1").fetchone() is not None
+
+    def revoke_key(self, name_or_prefix: str) -> int:
+        cur = self.connect().execute(
+            "UPDATE api_keys SET revoked_at = ? WHERE revoked_at IS NULL AND (name = ? OR prefix = ?)",
+            (_now(), name_or_prefix, name_or_prefix),
+        )
+        if cur.rowcount == 0:
+            raise StoreError(f"no active API key named {name_or_prefix!r}", hint="list them with `microgpt keys list`")
+        return int(cur.rowcount)
+
+    def keys(self) -> list[dict[str, Any]]:
+        rows = self.connect().execute("SELECT name, prefix, created_at, revoked_at FROM api_keys ORDER BY id")
+        return [dict(r) for r in rows]

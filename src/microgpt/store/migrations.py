@@ -1,0 +1,42 @@
+"""The store's schema as an append-only list of migrations: never edit one that has shipped, add the next.
+
+`PRAGMA user_version` records how many have been applied, so opening any older database brings it up to date.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: list[str] = [
+    # 1: predictions log, feedback, API keys
+    """
+    CREATE TABLE predictions (
+        id           TEXT PRIMARY KEY,          -- request id returned to the caller
+        module       TEXT NOT NULL,
+        version      INTEGER,
+        input_text   TEXT,                      -- NULL when the module is configured not to keep texts
+        input_sha256 TEXT NOT NULL,
+        output       TEXT NOT NULL,             -- JSON: label(s) / fields
+        confidence   REAL,
+        latency_ms   REAL,
+        created_at   TEXT NOT NULL
+    );
+    CREATE INDEX predictions_module ON predictions (module, created_at);
+    CREATE TABLE feedback (
+        id            INTEGER PRIMARY KEY AUTOINCREMENT,
+        module        TEXT NOT NULL,
+        prediction_id TEXT REFERENCES predictions (id),
+        text          TEXT,
+        target        TEXT NOT NULL,            -- JSON: the correct label, or list of labels
+        source        TEXT NOT NULL DEFAULT 'user',
+        created_at    TEXT NOT NULL
+    );
+    CREATE INDEX feedback_module ON feedback (module, id);
+    CREATE TABLE api_keys (
+        id         INTEGER PRIMARY KEY AUTOINCREMENT,
+        name       TEXT NOT NULL,
+        prefix     TEXT NOT NULL,               -- first characters, shown in listings
+        key_sha256 TEXT NOT NULL UNIQUE,        -- the key itself is never stored
+        created_at TEXT NOT NULL,
+        revoked_at TEXT
+    );
+    """,
+]
