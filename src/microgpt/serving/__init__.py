@@ -1,0 +1,1 @@
+"""Serving: a FastAPI app hosting every promoted module in the registry (`microgpt serve`)."""

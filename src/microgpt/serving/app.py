@@ -1,0 +1,282 @@
+"""`create_app(settings)`: the REST API over every promoted module in the registry.
+
+Models are loaded once (at start-up, and again only when `microgpt modules promote/rollback` moves a pointer):
+each request reads the tiny CURRENT file, and a changed version is loaded under a lock while in-flight requests
+finish on the model object they already hold — so a promote never fails a request.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import numpy as np
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from microgpt.errors import DataError, MicroGPTError
+from microgpt.serving.schemas import (
+    FeedbackRequest,
+    ModuleInfo,
+    Prediction,
+    PredictRequest,
+    PredictResponse,
+    ServeSettings,
+)
+from microgpt.store.db import Store
+from microgpt.store.registry import Registry, RegistryError
+
+log = logging.getLogger(__name__)
+
+
+class HTTPError(MicroGPTError):
+    """An error with an HTTP status, raised inside routes."""
+
+    def __init__(self, status: int, message: str, hint: str | None = None) -> None:
+        super().__init__(message, hint)
+        self.status = status
+
+
+class Models:
+    """The loaded current version of each module, swapped when its registry pointer moves."""
+
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+        self._loaded: dict[str, tuple[int, Any]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, name: str) -> tuple[int, Any]:
+        try:
+            version = self.registry.current(name)
+        except RegistryError:
+            raise HTTPError(
+                404,
+                f"no module named {name!r}; available: {', '.join(self.registry.names()) or 'none'}",
+                "add one with `microgpt modules add DIR --name NAME`",
+            ) from None
+        if version is None:
+            raise HTTPError(404, f"module {name!r} has no promoted version", f"microgpt modules promote {name} VERSION")
+        held = self._loaded.get(name)
+        if held is not None and held[0] == version:
+            return held
+        with self._lock:
+            held = self._loaded.get(name)
+            if held is None or held[0] != version:
+                held = (version, self.registry.load(name, version))
+                self._loaded[name] = held
+                log.info("loaded %s v%d", name, version)
+        return held
+
+    def load_all(self) -> None:
+        for name in self.registry.names():
+            if self.registry.current(name) is not None:
+                self.get(name)
+
+
+class BodyLimit:
+    """Refuse request bodies over `limit` bytes with 413, whether or not they declare a Content-Length."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and int(declared) > self.limit:
+            await _too_large(self.limit)(scope, receive, send)
+            return
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                raise _BodyTooLarge
+            return message
+
+        try:
+            await self.app(scope, counted, send)
+        except _BodyTooLarge:
+            await _too_large(self.limit)(scope, receive, send)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+def _too_large(limit: int) -> JSONResponse:
+    return JSONResponse(
+        {"error": f"request body over the {limit:,}-byte limit", "hint": "send fewer or shorter texts per request"},
+        status_code=413,
+    )
+
+
+def create_app(settings: ServeSettings | None = None) -> FastAPI:
+    settings = settings or ServeSettings()
+    registry = Registry(settings.home)
+    store = Store(registry.home / "microgpt.db")
+    models = Models(registry)
+    metrics = CollectorRegistry()
+    requests_total = Counter("microgpt_requests_total", "Requests", ["module", "route", "status"], registry=metrics)
+    latency = Histogram(
+        "microgpt_request_seconds",
+        "Request latency",
+        ["module", "route"],
+        buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+        registry=metrics,
+    )
+    errors_total = Counter("microgpt_errors_total", "Error responses", ["module", "status"], registry=metrics)
+    state = {"ready": False}
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await run_in_threadpool(models.load_all)
+        state["ready"] = True
+        yield
+
+    app = FastAPI(title="MicroGPT", version="1", lifespan=lifespan)
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+
+    @app.exception_handler(MicroGPTError)
+    async def _our_errors(request: Request, err: MicroGPTError) -> JSONResponse:
+        status = getattr(err, "status", 422 if isinstance(err, DataError) else 400)
+        name = request.path_params.get("name", "")
+        errors_total.labels(name, str(status)).inc()
+        return JSONResponse({"error": err.message, "hint": err.hint}, status_code=status)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, err: RequestValidationError) -> JSONResponse:
+        first = err.errors()[0] if err.errors() else {"msg": "invalid request", "loc": ()}
+        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
+        message = str(first.get("msg", "invalid request")).removeprefix("Value error, ")
+        errors_total.labels(request.path_params.get("name", ""), "422").inc()
+        return JSONResponse(
+            {"error": f"{where}: {message}" if where else message, "hint": "see the request schema at /docs"},
+            status_code=422,
+        )
+
+    def authorize(request: Request) -> None:
+        if not store.any_keys():
+            return
+        header = request.headers.get("authorization", "")
+        key = (
+            header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else request.headers.get("x-api-key")
+        )
+        if not key or not store.check_key(key):
+            raise HTTPError(
+                401, "missing or invalid API key", "send `Authorization: Bearer <key>` (microgpt keys create)"
+            )
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    def readyz() -> JSONResponse:
+        ok = state["ready"]
+        return JSONResponse({"ready": ok}, status_code=200 if ok else 503)
+
+    @app.get("/metrics", dependencies=[Depends(authorize)])
+    def prometheus() -> PlainTextResponse:
+        return PlainTextResponse(generate_latest(metrics).decode(), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/v1/modules", dependencies=[Depends(authorize)])
+    def list_modules() -> list[ModuleInfo]:
+        out = []
+        for name in registry.names():
+            if registry.current(name) is not None:
+                version, model = models.get(name)
+                out.append(ModuleInfo(name=name, version=version, task=model.task, tier=model.engine_.tier,
+                                      labels=list(model.labels_)))  # fmt: skip
+        return out
+
+    @app.get("/v1/modules/{name}", dependencies=[Depends(authorize)])
+    def get_module(name: str) -> ModuleInfo:
+        version, model = models.get(name)
+        return ModuleInfo(
+            name=name, version=version, task=model.task, tier=model.engine_.tier, labels=list(model.labels_),
+            versions=[v.version for v in registry.versions(name)], metrics=getattr(model, "metrics_", None) or None,
+        )  # fmt: skip
+
+    @app.post("/v1/modules/{name}/predict", dependencies=[Depends(authorize)])
+    def predict(name: str, body: PredictRequest) -> PredictResponse:
+        start = time.perf_counter()
+        version, model = models.get(name)
+        texts = [body.text] if body.text is not None else list(body.texts or [])
+        if len(texts) > settings.max_batch:
+            raise HTTPError(413, f"batch of {len(texts)} texts is over the limit of {settings.max_batch}", "split it")
+        if not texts:
+            raise HTTPError(422, "texts is empty", "send at least one text")
+        for i, text in enumerate(texts):
+            if len(text) > settings.max_text_chars:
+                raise HTTPError(
+                    413,
+                    f"text {i} has {len(text):,} characters, over the limit of {settings.max_text_chars:,}",
+                    "send shorter texts (split long documents)",
+                )
+        proba = model.predict_proba(texts)
+        elapsed_ms = (time.perf_counter() - start) * 1000 / len(texts)
+        results = []
+        for text, row in zip(texts, proba, strict=True):
+            pred = _prediction(model, row)
+            if settings.log_predictions:
+                pred["request_id"] = store.log_prediction(
+                    name, version, text, {k: v for k, v in pred.items()}, pred.get("confidence"), elapsed_ms,
+                    keep_text=settings.keep_texts,
+                )  # fmt: skip
+            else:
+                pred["request_id"] = ""
+            results.append(Prediction(**pred))
+        requests_total.labels(name, "predict", "200").inc()
+        latency.labels(name, "predict").observe(time.perf_counter() - start)
+        if body.text is not None:
+            return PredictResponse(module=name, version=version, prediction=results[0])
+        return PredictResponse(module=name, version=version, predictions=results)
+
+    @app.post("/v1/modules/{name}/feedback", dependencies=[Depends(authorize)])
+    def feedback(name: str, body: FeedbackRequest) -> dict[str, Any]:
+        _, model = models.get(name)
+        target: str | list[str] = body.label if body.label is not None else list(body.labels or [])
+        labels = [target] if isinstance(target, str) else target
+        unknown = [x for x in labels if x not in model.labels_]
+        if unknown:
+            raise HTTPError(
+                422, f"unknown label(s) {unknown} for module {name!r}", f"known labels: {', '.join(model.labels_)}"
+            )
+        row_id = store.add_feedback(name, target, prediction_id=body.prediction_id, text=body.text)
+        requests_total.labels(name, "feedback", "200").inc()
+        return {"id": row_id}
+
+    return app
+
+
+def _prediction(model: Any, row: np.ndarray) -> dict[str, Any]:
+    if model.task == "tag":
+        idx = np.flatnonzero(row >= model.engine_.threshold_)
+        return {"labels": [model.labels_[j] for j in idx], "confidences": [round(float(row[j]), 4) for j in idx]}
+    best = int(row.argmax())
+    return {"label": model.labels_[best], "confidence": round(float(row[best]), 4)}
+
+
+def app_factory() -> FastAPI:
+    """What `microgpt serve` hands to uvicorn: settings from `MICROGPT_SERVE_<FIELD>` environment variables."""
+    import os
+
+    values: dict[str, Any] = {}
+    for field in ServeSettings.model_fields:
+        raw = os.environ.get(f"MICROGPT_SERVE_{field.upper()}")
+        if raw is not None:
+            values[field] = raw not in ("0", "false", "no") if field in ("keep_texts", "log_predictions") else raw
+    return create_app(ServeSettings(**values))

@@ -1,0 +1,75 @@
+"""Typed request and response bodies of the REST API (they also document it in /docs)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class ServeSettings(BaseModel):
+    """Limits and options of one server; tests build their own instead of patching globals."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    home: str | None = None  # $MICROGPT_HOME by default
+    max_text_chars: int = Field(20_000, ge=1)  # one message; longer bodies are documents, not chat messages
+    max_batch: int = Field(256, ge=1)  # texts per request
+    max_body_bytes: int = Field(2_000_000, ge=1)
+    keep_texts: bool = True  # False: the prediction log keeps only a sha256 of each input
+    log_predictions: bool = True
+
+
+class PredictRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: str | None = Field(None, description="One text to label.")
+    texts: list[str] | None = Field(None, description="A batch of texts.")
+
+    @model_validator(mode="after")
+    def _one_of(self) -> PredictRequest:
+        if (self.text is None) == (self.texts is None):
+            raise ValueError('send either "text" (one) or "texts" (a batch), not both or neither')
+        return self
+
+
+class Prediction(BaseModel):
+    request_id: str
+    label: str | None = None
+    labels: list[str] | None = None
+    confidence: float | None = None
+    confidences: list[float] | None = None
+
+
+class PredictResponse(BaseModel):
+    module: str
+    version: int
+    prediction: Prediction | None = None
+    predictions: list[Prediction] | None = None
+
+
+class FeedbackRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    prediction_id: str | None = Field(None, description="The request_id of a logged prediction.")
+    text: str | None = Field(None, description="The text, when not giving a prediction_id (or to override it).")
+    label: str | None = None
+    labels: list[str] | None = None
+
+    @model_validator(mode="after")
+    def _target(self) -> FeedbackRequest:
+        if (self.label is None) == (self.labels is None):
+            raise ValueError('send the correct answer as "label" (classifier) or "labels" (tagger)')
+        if self.prediction_id is None and not self.text:
+            raise ValueError('send "prediction_id" of a logged prediction, or the "text"')
+        return self
+
+
+class ModuleInfo(BaseModel):
+    name: str
+    version: int
+    task: str
+    tier: str
+    labels: list[str]
+    versions: list[int] | None = None
+    metrics: dict[str, Any] | None = None
