@@ -31,13 +31,14 @@ def _root(verbose: bool = typer.Option(False, "--verbose", "-v", help="Show trac
 
 
 def _register() -> None:
-    from microgpt.cli import demo, evaluate, keys, modules, predict, serve, train
+    from microgpt.cli import demo, evaluate, export, keys, modules, predict, serve, train
 
     app.command("train")(train.train_cmd)
     app.command("evaluate")(evaluate.evaluate_cmd)
     app.command("predict")(predict.predict_cmd)
     app.command("demo")(demo.demo_cmd)
     app.command("serve")(serve.serve_cmd)
+    app.command("export")(export.export_cmd)
     app.add_typer(modules.app, name="modules")
     app.add_typer(keys.app, name="keys")
 

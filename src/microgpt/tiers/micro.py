@@ -43,6 +43,8 @@ class MicroEngine:
         self.temperature_ = 1.0
         self.threshold_ = 0.5
         self.fit_result_: dict[str, Any] = {}
+        self.sessions: list[Any] = []  # ONNX Runtime sessions, when the module was exported
+        self.onnx_: dict[str, Any] | None = None
 
     def _threads(self) -> None:
         if self.config.threads:
@@ -158,8 +160,22 @@ class MicroEngine:
 
     # ---- prediction ----------------------------------------------------------------------------------------
     def _logits(self, ids: list[list[int]]) -> np.ndarray:
-        """Member logits averaged: (N, L)."""
+        """Member logits averaged: (N, L) — through ONNX Runtime when the module carries exported graphs."""
+        if self.sessions:
+            return np.mean([_ort_logits(s, ids, self.pad_id) for s in self.sessions], axis=0)
         return np.mean([predict_logits(m, ids, self.pad_id, batch_size=64) for m in self.models], axis=0)
+
+    def attach_onnx(self, graphs: list[str]) -> None:
+        """Predict through these ONNX graphs (one per member) from now on."""
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        if self.config.threads:
+            options.intra_op_num_threads = self.config.threads
+        self.sessions = [ort.InferenceSession(g, options, providers=["CPUExecutionProvider"]) for g in graphs]
+
+    def detach_onnx(self) -> None:
+        self.sessions = []
 
     def predict_proba(self, texts: list[str]) -> np.ndarray:
         logits = self._logits(encode(self.tokenizer, texts, self.config.max_length))
@@ -199,6 +215,9 @@ class MicroEngine:
         engine.blend_ = float(meta["blend"])
         if (directory / "nano").is_dir():
             engine.nano = NanoEngine.load(directory / "nano")
+        engine.onnx_ = meta.get("onnx")
+        if engine.onnx_:
+            engine.attach_onnx([str(directory / f) for f in engine.onnx_["files"]])
         return engine
 
     def describe(self) -> dict[str, Any]:
@@ -210,9 +229,26 @@ class MicroEngine:
             "threshold": self.threshold_,
             "blend": self.blend_,
             "fit": self.fit_result_,
+            **({"onnx": self.onnx_} if self.onnx_ else {}),
         }
 
 
 def _relabel(progress: Progress, stage: str, _: str, done: int, total: int) -> None:
     """Report a member's training steps under its own stage name ("train 2/3")."""
     progress(stage, done, total)
+
+
+def _ort_logits(session: Any, ids: list[list[int]], pad_id: int, batch_size: int = 64) -> np.ndarray:
+    """Logits from an ONNX Runtime session, batched by length like `predict_logits`."""
+    from microgpt.training.loop import pad_batch
+
+    order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+    out: np.ndarray | None = None
+    for start in range(0, len(order), batch_size):
+        chunk = order[start : start + batch_size]
+        input_ids, mask = pad_batch([ids[i] for i in chunk], pad_id)
+        logits = session.run(None, {"input_ids": input_ids.numpy(), "attention_mask": mask.numpy()})[0]
+        if out is None:
+            out = np.zeros((len(ids), logits.shape[1]), dtype=np.float32)
+        out[chunk] = logits
+    return out if out is not None else np.zeros((0, 0), dtype=np.float32)

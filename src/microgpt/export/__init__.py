@@ -1,0 +1,1 @@
+"""Export trained modules for other runtimes: ONNX (fp32, or int8 with an accuracy check)."""
