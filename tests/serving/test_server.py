@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -113,6 +114,12 @@ def test_feedback_lands_in_the_store(server, home):
         ("money back please", "refund"),
         ("app freezes", "technical_issue"),
     ]
+    env = {**os.environ, "MICROGPT_HOME": str(home)}
+    exported = subprocess.run(
+        [sys.executable, "-m", "microgpt", "modules", "feedback", "router"], capture_output=True, text=True, env=env
+    )
+    lines = [json.loads(line) for line in exported.stdout.splitlines()]
+    assert {"text": "app freezes", "label": "technical_issue"}.items() <= lines[-1].items()
     bad = httpx.post(f"{server.url}/v1/modules/router/feedback", json={"text": "x", "label": "nonsense"})
     assert bad.status_code == 422 and "known labels" in bad.json()["hint"]
 
@@ -196,6 +203,7 @@ def test_api_keys_guard_every_route_but_health(tmp_path, modules_dir):
         )
         assert httpx.get(f"{server.url}/v1/modules", headers={"X-API-Key": key}).status_code == 200
         Store(tmp_path / "microgpt.db").revoke_key("app")
+        time.sleep(1.1)  # the server re-reads whether any key exists once a second
         assert httpx.get(f"{server.url}/v1/modules", headers=auth).status_code == 200  # no key left: auth is off
     finally:
         server.stop()

@@ -1,4 +1,4 @@
-"""`microgpt modules list | add DIR --name N | promote N VERSION | rollback N | rm N VERSION`."""
+"""`microgpt modules list | add DIR --name N | promote N VERSION | rollback N | rm N VERSION | feedback N`."""
 
 from __future__ import annotations
 
@@ -88,3 +88,14 @@ def rm_cmd(name: str, version: int) -> None:
     """Remove a version that is not current."""
     Registry().remove(name, version)
     console.print(f"removed {name} v{version}")
+
+
+@app.command("feedback")
+def feedback_cmd(name: str) -> None:
+    """Print NAME's collected feedback as training JSONL (text + label/labels) on stdout."""
+    import sys
+
+    from microgpt.store.db import Store
+
+    n = Store(Registry().home / "microgpt.db").export_jsonl(name, sys.stdout)
+    Console(stderr=True).print(f"{n} feedback example(s) for {name}")

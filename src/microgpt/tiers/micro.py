@@ -170,6 +170,8 @@ class MicroEngine:
         import onnxruntime as ort
 
         options = ort.SessionOptions()
+        # Idle ORT threads otherwise spin for a while after each call, stealing a small server's other core.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         if self.config.threads:
             options.intra_op_num_threads = self.config.threads
         self.sessions = [ort.InferenceSession(g, options, providers=["CPUExecutionProvider"]) for g in graphs]
