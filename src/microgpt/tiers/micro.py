@@ -22,7 +22,7 @@ from microgpt.config import MicroConfig, NanoConfig
 from microgpt.progress import Progress, no_progress
 from microgpt.tiers.calibrate import best_threshold, dev_split, fit_temperature, micro_f1, sigmoid, softmax
 from microgpt.tiers.nano import NanoEngine
-from microgpt.training.loop import cpu_has_bf16, encode, fine_tune, predict_logits
+from microgpt.training.loop import cpu_has_bf16, encode, fine_tune, logits_by_length, predict_logits
 
 log = logging.getLogger(__name__)
 
@@ -162,7 +162,7 @@ class MicroEngine:
     def _logits(self, ids: list[list[int]]) -> np.ndarray:
         """Member logits averaged: (N, L) — through ONNX Runtime when the module carries exported graphs."""
         if self.sessions:
-            return np.mean([_ort_logits(s, ids, self.pad_id) for s in self.sessions], axis=0)
+            return np.mean([logits_by_length(_ort_runner(s), ids, self.pad_id) for s in self.sessions], axis=0)
         return np.mean([predict_logits(m, ids, self.pad_id, batch_size=64) for m in self.models], axis=0)
 
     def attach_onnx(self, graphs: list[str]) -> None:
@@ -240,17 +240,10 @@ def _relabel(progress: Progress, stage: str, _: str, done: int, total: int) -> N
     progress(stage, done, total)
 
 
-def _ort_logits(session: Any, ids: list[list[int]], pad_id: int, batch_size: int = 64) -> np.ndarray:
-    """Logits from an ONNX Runtime session, batched by length like `predict_logits`."""
-    from microgpt.training.loop import pad_batch
+def _ort_runner(session: Any) -> Any:
+    """(input_ids, mask) tensors → logits array, through an ONNX Runtime session."""
 
-    order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
-    out: np.ndarray | None = None
-    for start in range(0, len(order), batch_size):
-        chunk = order[start : start + batch_size]
-        input_ids, mask = pad_batch([ids[i] for i in chunk], pad_id)
-        logits = session.run(None, {"input_ids": input_ids.numpy(), "attention_mask": mask.numpy()})[0]
-        if out is None:
-            out = np.zeros((len(ids), logits.shape[1]), dtype=np.float32)
-        out[chunk] = logits
-    return out if out is not None else np.zeros((0, 0), dtype=np.float32)
+    def run(input_ids: torch.Tensor, mask: torch.Tensor) -> np.ndarray:
+        return session.run(None, {"input_ids": input_ids.numpy(), "attention_mask": mask.numpy()})[0]
+
+    return run

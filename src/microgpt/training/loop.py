@@ -73,14 +73,21 @@ def length_grouped_batches(lengths: Sequence[int], batch_size: int, rng: random.
 
 @torch.no_grad()
 def predict_logits(model: nn.Module, ids: list[list[int]], pad_id: int, batch_size: int = 64) -> np.ndarray:
-    """Logits for pre-tokenized texts, batched by length; rows come back in the input order."""
+    """Logits for pre-tokenized texts from a PyTorch model; rows come back in the input order."""
     model.eval()
+    return logits_by_length(lambda input_ids, mask: model(input_ids, mask).float().numpy(), ids, pad_id, batch_size)
+
+
+def logits_by_length(
+    run: Callable[[torch.Tensor, torch.Tensor], np.ndarray], ids: list[list[int]], pad_id: int, batch_size: int = 64
+) -> np.ndarray:
+    """`run(input_ids, mask)` over batches of similar length (little padding); (N, L) rows in the input order."""
     order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
     out: np.ndarray | None = None
     for start in range(0, len(order), batch_size):
         chunk = order[start : start + batch_size]
         input_ids, mask = pad_batch([ids[i] for i in chunk], pad_id)
-        logits = model(input_ids, mask).float().numpy()  # (B, L)
+        logits = run(input_ids, mask)  # (B, L)
         if out is None:
             out = np.zeros((len(ids), logits.shape[1]), dtype=np.float32)
         out[chunk] = logits
