@@ -214,7 +214,11 @@ def test_hash_only_logging(tmp_path, modules_dir):
     server = Server(tmp_path, "--hash-texts")
     try:
         rid = httpx.post(f"{server.url}/v1/modules/router/predict", json={"text": "my secret"}).json()["prediction"]
-        row = Store(tmp_path / "microgpt.db").prediction(rid["request_id"])
+        store = Store(tmp_path / "microgpt.db")
+        deadline = time.monotonic() + 5
+        while store.prediction(rid["request_id"]) is None and time.monotonic() < deadline:
+            time.sleep(0.05)  # the server writes its prediction log in batches, every 50 ms
+        row = store.prediction(rid["request_id"])
         assert row["input_text"] is None and row["input_sha256"]
     finally:
         server.stop()

@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
 
 import pytest
 
@@ -124,3 +125,34 @@ def test_keys_cli(tmp_path):
     assert cli("revoke", "ci").returncode == 0
     proc = cli("revoke", "ci")
     assert proc.returncode == 1 and "hint:" in proc.stderr
+
+
+def test_batched_prediction_log_writes_everything_and_flush_makes_rows_visible(tmp_path):
+    from microgpt.store.db import PredictionLog, prediction_row
+
+    store = Store(tmp_path / "log.db")
+    plog = PredictionLog(store, interval=10.0, max_rows=10_000)  # the thread will not write on its own here
+    rows = [prediction_row("router", 1, f"text {i}", {"label": "x"}, 0.9, 0.1) for i in range(300)]
+    for row in rows:
+        plog.add(row)
+    assert store.prediction(rows[0][0]) is None  # queued, not written yet
+    plog.flush()
+    assert store.prediction(rows[299][0])["input_text"] == "text 299"
+    plog.add(prediction_row("router", 1, "last", {"label": "x"}, 0.9, 0.1))
+    plog.close()  # a clean shutdown writes what is queued
+    count = store.connect().execute("SELECT COUNT(*) FROM predictions").fetchone()[0]
+    assert count == 301
+
+
+def test_batched_log_writes_in_the_background(tmp_path):
+    from microgpt.store.db import PredictionLog, prediction_row
+
+    store = Store(tmp_path / "bg.db")
+    plog = PredictionLog(store, interval=0.02)
+    row = prediction_row("router", 1, "hello", {"label": "x"}, 0.9, 0.1)
+    plog.add(row)
+    deadline = time.monotonic() + 5
+    while store.prediction(row[0]) is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert store.prediction(row[0]) is not None
+    plog.close()

@@ -31,7 +31,7 @@ from microgpt.serving.schemas import (
     PredictResponse,
     ServeSettings,
 )
-from microgpt.store.db import Store
+from microgpt.store.db import PredictionLog, Store, prediction_row
 from microgpt.store.registry import Registry, RegistryError
 
 log = logging.getLogger(__name__)
@@ -128,6 +128,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     registry = Registry(settings.home)
     store = Store(registry.home / "microgpt.db")
     models = Models(registry)
+    prediction_log = PredictionLog(store)
     metrics = CollectorRegistry()
     requests_total = Counter("microgpt_requests_total", "Requests", ["module", "route", "status"], registry=metrics)
     latency = Histogram(
@@ -145,6 +146,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         await run_in_threadpool(models.load_all)
         state["ready"] = True
         yield
+        prediction_log.close()
 
     app = FastAPI(title="MicroGPT", version="1", lifespan=lifespan)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
@@ -239,10 +241,11 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         for text, row in zip(texts, proba, strict=True):
             pred = _prediction(model, row)
             if settings.log_predictions:
-                pred["request_id"] = store.log_prediction(
-                    name, version, text, {k: v for k, v in pred.items()}, pred.get("confidence"), elapsed_ms,
-                    keep_text=settings.keep_texts,
-                )  # fmt: skip
+                logged = prediction_row(
+                    name, version, text, dict(pred), pred.get("confidence"), elapsed_ms, keep_text=settings.keep_texts
+                )
+                prediction_log.add(logged)
+                pred["request_id"] = logged[0]
             else:
                 pred["request_id"] = ""
             results.append(Prediction(**pred))
@@ -262,6 +265,8 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
             raise HTTPError(
                 422, f"unknown label(s) {unknown} for module {name!r}", f"known labels: {', '.join(model.labels_)}"
             )
+        if body.prediction_id is not None:
+            prediction_log.flush()  # the prediction may still be queued for the log
         row_id = store.add_feedback(name, target, prediction_id=body.prediction_id, text=body.text)
         requests_total.labels(name, "feedback", "200").inc()
         return {"id": row_id}
