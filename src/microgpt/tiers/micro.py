@@ -135,7 +135,9 @@ class MicroEngine:
         if self.multilabel:
             micro_p = sigmoid(logits)
         else:
-            self.temperature_ = fit_temperature(logits, dev_y)
+            # A temperature fitted on a few dozen texts the model gets all right collapses towards 0 and turns every
+            # answer into "100%"; below 50 dev texts keep T = 1 (label smoothing already tempers the logits).
+            self.temperature_ = fit_temperature(logits, dev_y) if len(dev_y) >= 50 else 1.0
             micro_p = softmax(logits / self.temperature_)
         if self.config.ensemble_nano:
             progress("nano", 0, 1)
