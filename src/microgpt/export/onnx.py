@@ -75,7 +75,7 @@ def export_onnx(
         engine.attach_onnx([str(g) for g in graphs])
         exported = engine.predict_proba(texts)
         engine.detach_onnx()
-        report = _compare(model, reference, exported, data, int8)
+        report = _compare(model, reference, exported, data)
         if int8 and report.get("accuracy_drop", 0.0) > max_drop and not force:
             raise ExportError(
                 f"int8 loses {report['accuracy_drop'] * 100:.2f} accuracy points on {report['n']} labelled texts "
@@ -120,9 +120,7 @@ def _export_member(member: Any, engine: Any, out: Path) -> None:
         )
 
 
-def _compare(
-    model: Any, reference: np.ndarray, exported: np.ndarray, data: Dataset | None, int8: bool
-) -> dict[str, Any]:
+def _compare(model: Any, reference: np.ndarray, exported: np.ndarray, data: Dataset | None) -> dict[str, Any]:
     report: dict[str, Any] = {
         "n": len(reference),
         "agreement": float((reference.argmax(1) == exported.argmax(1)).mean()),

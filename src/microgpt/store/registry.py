@@ -162,11 +162,8 @@ class Registry:
                 f"refusing to promote {name} v{version}: it does not load ({err.message})",
                 hint="retrain it and `microgpt modules add` the new module",
             ) from None
-        previous = self.current(name)
         self._write_pointer(name, version)
         history = self._history(name)
-        if previous is not None and (not history or history[-1]["version"] != previous):
-            history.append({"version": previous, "at": ""})  # a pointer set before history existed
         history.append({"version": version, "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
         self._write_json(path.parent / "history.json", history)
 
