@@ -1,6 +1,6 @@
 """Run the benchmark boards side by side and record them in BENCHMARKS.md.
 
-    .venv/bin/python bench/run.py                      # all boards: banking77, cfpb, nlupp-banking
+    .venv/bin/python bench/run.py                      # all boards: banking77, cfpb, nlupp-banking, restaurant8k, sroie
     .venv/bin/python bench/run.py --boards cfpb --systems nano,sklearn-tfidf-svc
 
 Each (board, system) trains in its own process, then a second fresh process loads the saved module and measures
@@ -28,6 +28,8 @@ SYSTEMS = {
     "banking77": ["sklearn-tfidf-svc", "nano", "micro"],
     "cfpb": ["sklearn-tfidf-svc", "nano", "micro"],
     "nlupp-banking": ["nano", "micro"],
+    "restaurant8k": ["nano", "micro"],
+    "sroie": ["nano", "micro"],
 }
 COLUMNS = [
     ("system", "system", "{}"),
@@ -35,6 +37,8 @@ COLUMNS = [
     ("micro_f1", "micro-F1", "{:.2%}"),
     ("exact_match", "exact", "{:.2%}"),
     ("macro_f1", "macro-F1", "{:.2%}"),
+    ("span_f1", "span F1", "{:.2%}"),
+    ("field_f1", "field F1", "{:.2%}"),
     ("train_seconds", "train s", "{:.1f}"),
     ("p50_ms", "p50 ms", "{:.3f}"),
     ("p99_ms", "p99 ms", "{:.3f}"),
@@ -44,6 +48,7 @@ COLUMNS = [
     ("serve_rss_mb", "serve RSS MB", "{:,.0f}"),
     ("nano_blend", "nano blend", "{:.2f}"),
     ("epochs_run", "epochs", "{}"),
+    ("per_label_f1", "F1 per slot/field", "{}"),
 ]
 
 

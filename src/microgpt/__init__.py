@@ -12,7 +12,7 @@ from __future__ import annotations
 from microgpt.api import train
 from microgpt.config import AutoConfig, MicroConfig, NanoConfig, TrainConfig
 from microgpt.data.readers import read_examples
-from microgpt.data.records import Dataset, Example
+from microgpt.data.records import Dataset, Example, Span
 from microgpt.data.splits import train_test_split
 from microgpt.errors import (
     BackboneError,
@@ -25,6 +25,7 @@ from microgpt.errors import (
 from microgpt.evaluation.report import evaluate
 from microgpt.tasks.base import load
 from microgpt.tasks.classify import Classifier
+from microgpt.tasks.extract import Extraction, Extractor
 from microgpt.tasks.tag import Tagger
 
 __version__ = "0.1.0"
@@ -37,11 +38,14 @@ __all__ = [
     "DataError",
     "Dataset",
     "Example",
+    "Extraction",
+    "Extractor",
     "MicroConfig",
     "MicroGPTError",
     "ModuleFormatError",
     "NanoConfig",
     "NotFittedError",
+    "Span",
     "Tagger",
     "TrainConfig",
     "__version__",

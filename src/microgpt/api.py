@@ -23,18 +23,31 @@ def train(
     micro: dict[str, Any] | None = None,
     auto: dict[str, Any] | None = None,
     seed: int = 0,
+    schema: str | Path | dict[str, Any] | None = None,
+    date_order: str = "DMY",
     progress: Progress = no_progress,
 ) -> Task:
-    """Train a `task` model ('classify' or 'tag') on `tier` and, with `out`, save it there as a module."""
+    """Train a `task` model ('classify', 'tag' or 'extract') on `tier` and, with `out`, save it there as a module.
+
+    `schema` and `date_order` apply to 'extract' (see `microgpt.Extractor`).
+    """
     from microgpt.tasks.classify import Classifier
+    from microgpt.tasks.extract import Extractor
     from microgpt.tasks.tag import Tagger
 
     if task not in TASKS:
         raise ConfigError(f"unknown task {task!r}", hint=f"use one of: {', '.join(TASKS)}")
     if not isinstance(data, Dataset):
         data = read_examples(data, task=task)
-    cls = Classifier if task == "classify" else Tagger
-    model = cls(tier, nano=nano, micro=micro, auto=auto, seed=seed).fit(data, progress=progress)
+    model: Task
+    if task == "extract":
+        if auto:
+            raise ConfigError("the auto tier is not available for extraction yet", hint="use tier nano or micro")
+        extractor = Extractor(tier, schema=schema, date_order=date_order, nano=nano, micro=micro, seed=seed)
+        model = extractor.fit(data, progress=progress)
+    else:
+        cls = Classifier if task == "classify" else Tagger
+        model = cls(tier, nano=nano, micro=micro, auto=auto, seed=seed).fit(data, progress=progress)
     if out is not None:
         model.save(out)
     return model

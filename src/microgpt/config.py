@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from microgpt.errors import ConfigError
 
-TASKS = ("classify", "tag")
+TASKS = ("classify", "tag", "extract")
 TIERS = ("nano", "micro", "auto")
 
 
@@ -32,6 +32,10 @@ class NanoConfig(_Frozen):
     balanced: bool = True  # weight classes inversely to their frequency: +0.2 pt on Banking77's balanced test set
     max_iter: int = Field(100, ge=10)  # logreg only: lbfgs iterations (tol 1e-3 converges well before 300)
     dev_fraction: float = Field(0.1, gt=0, lt=0.5)  # held out to fit the probability temperature / tag threshold
+    # extract: a linear-chain CRF (CRFsuite, lbfgs) over word features
+    crf_c1: float = Field(0.05, ge=0)  # L1: prunes the many one-off word features
+    crf_c2: float = Field(0.05, ge=0)  # L2
+    crf_iterations: int = Field(150, ge=1)  # lbfgs iterations
 
 
 class MicroConfig(_Frozen):
@@ -57,6 +61,7 @@ class MicroConfig(_Frozen):
     max_minutes: float | None = Field(None, gt=0)  # wall-clock cap: training stops, the best epoch so far is kept
     ensemble_nano: bool = True  # blend in a nano model's probabilities, weight chosen on dev (0 if it does not help)
     threads: int | None = Field(None, ge=1)  # torch threads; None = torch's default (all cores)
+    stride: int = Field(32, ge=0)  # extract: word pieces shared by neighbouring windows of a long document
 
 
 class AutoConfig(_Frozen):
@@ -70,7 +75,7 @@ class AutoConfig(_Frozen):
 class TrainConfig(_Frozen):
     """Everything `train` needs: task, tier, seed and the settings of each tier."""
 
-    task: Literal["classify", "tag"] = "classify"
+    task: Literal["classify", "tag", "extract"] = "classify"
     tier: Literal["nano", "micro", "auto"] = "nano"
     seed: int = 0
     nano: NanoConfig = NanoConfig()

@@ -130,3 +130,35 @@ def test_readme_demo_script_passes_its_arguments_through(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "held-out accuracy" in proc.stdout and (tmp_path / "demo" / "microgpt.json").exists()
+
+
+def test_extract_from_the_cli(tmp_path):
+    bookings = Path(__file__).resolve().parents[2] / "examples" / "bookings.jsonl"
+    lines = bookings.read_text().splitlines()
+    (tmp_path / "train.jsonl").write_text("\n".join(lines[:200]) + "\n")
+    (tmp_path / "test.jsonl").write_text("\n".join(lines[200:]) + "\n")
+    proc = run("train", str(tmp_path / "train.jsonl"), "--task", "extract", "--schema",
+               "date:date,time:time,people:count,name,phone", "--out", str(tmp_path / "m"))  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "fields: date (date), time (time), people (count), name (text), phone (text)" in proc.stderr
+    proc = run("predict", str(tmp_path / "m"), "Table for 3 on Dec 3rd at 8pm, name's Zoe Walsh",
+               "--reference-date", "2026-11-29")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["fields"] == {"date": "2026-12-03", "time": "20:00", "people": 3, "name": "Zoe Walsh", "phone": None}
+    assert {s["label"]: s["text"] for s in out["spans"]}["date"] == "Dec 3rd"
+    proc = run(
+        "predict", str(tmp_path / "m"), stdin='{"id": 7, "text": "a table for two tomorrow at 7"}\nfor 4 at noon\n'
+    )
+    rows = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert rows[0]["id"] == 7 and rows[0]["fields"]["people"] == 2 and rows[1]["fields"]["time"] == "12:00"
+    proc = run("evaluate", str(tmp_path / "m"), str(tmp_path / "test.jsonl"), "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["span_f1"] > 0.9 and result["field_f1"] > 0.9 and result["task"] == "extract"
+    assert set(result["per_label"]) == {"date", "time", "people", "name", "phone"}
+    proc = run("evaluate", str(tmp_path / "m"), str(tmp_path / "test.jsonl"))
+    assert proc.returncode == 0 and "per field" in proc.stdout
+    (tmp_path / "bad.jsonl").write_text('{"text": "for 4", "spans": [{"start": 4, "end": 9, "label": "people"}]}\n')
+    proc = run("train", str(tmp_path / "bad.jsonl"), "--task", "extract", "--out", str(tmp_path / "m2"))
+    assert proc.returncode == 1 and "outside the text" in proc.stderr and "hint:" in proc.stderr

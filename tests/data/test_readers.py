@@ -119,3 +119,44 @@ def test_missing_label_names_row(tmp_path):
     path = write(tmp_path, "d.csv", "text,label\na,x\nb,\nc,x\n")
     with pytest.raises(DataError, match=r"missing label at d\.csv:3"):
         read_examples(path)
+
+
+def test_extract_jsonl_with_spans_fields_and_context(tmp_path):
+    path = write(
+        tmp_path,
+        "ex.jsonl",
+        '{"text": "table for 4", "spans": [{"start": 10, "end": 11, "label": "people"}], "context": "people"}\n'
+        '{"text": "TOTAL 9.00", "fields": {"total": "9.00"}}\n',
+    )
+    data = read_examples(path, task="extract")
+    assert data[0].spans[0].label == "people" and data[0].context == "people"
+    assert data[1].fields == {"total": "9.00"} and data[1].spans is None
+
+
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        ('{"text": "for 4", "spans": [{"start": 4, "end": 9, "label": "people"}]}', "outside the text"),
+        (
+            '{"text": "for 4", "spans": [{"start": 0, "end": 3, "label": "a"}, {"start": 2, "end": 5, "label": "b"}]}',
+            "overlap",
+        ),
+        ('{"text": "for 4", "spans": [{"start": 4, "label": "people"}]}', "bad span"),
+        ('{"text": "for 4", "spans": [{"start": "4", "end": 5, "label": "people"}]}', "bad span"),
+        ('{"text": "for 4", "spans": {"start": 4}}', "must be a list"),
+        ('{"text": "for 4", "fields": ["4"]}', "must be an object"),
+        ('{"text": "for 4", "label": "x"}', "neither 'spans' nor 'fields'"),
+        ('{"text": "  ", "spans": []}', "empty or missing text"),
+        ('{"text": "for 4", "spans": [], "context": 3}', "context"),
+    ],
+)
+def test_extract_rows_with_bad_spans_name_the_line(tmp_path, row, message):
+    path = write(tmp_path, "ex.jsonl", '{"text": "ok", "spans": []}\n' + row + "\n")
+    with pytest.raises(DataError, match=message) as err:
+        read_examples(path, task="extract")
+    assert "ex.jsonl:2" in str(err.value) and err.value.hint
+
+
+def test_extract_needs_jsonl(tmp_path):
+    with pytest.raises(DataError, match="must be JSONL"):
+        read_examples(write(tmp_path, "ex.csv", "text,label\na,b\n"), task="extract")

@@ -44,6 +44,13 @@ def evaluate_cmd(
         if isinstance(value, float):
             table.add_row(key, f"{value:.4f}")
     console.print(table)
+    if model.task == "extract":
+        per = Table(title="per field")
+        for col in ("field", "precision", "recall", "F1", "support"):
+            per.add_column(col, justify="left" if col == "field" else "right")
+        for label, m in metrics["per_label"].items():
+            per.add_row(label, f"{m['precision']:.3f}", f"{m['recall']:.3f}", f"{m['f1']:.3f}", str(m["support"]))
+        console.print(per)
     if metrics.get("top_confusions"):
         conf = Table(title="top confusions")
         for col in ("gold", "predicted", "count"):

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import datetime
+import functools
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import typer
 
-from microgpt.errors import DataError
+from microgpt.errors import ConfigError, DataError
 from microgpt.tasks.base import Task, load
 
 
@@ -16,11 +19,16 @@ def predict_cmd(
     module: Path = typer.Argument(..., help="A trained module directory."),
     text: str = typer.Argument(None, help="A text to label; '-' or nothing reads lines from stdin."),
     batch_size: int = typer.Option(256, help="Texts per batch when reading stdin."),
+    context: str = typer.Option(None, "--context", help="extract: the slot just asked for, e.g. people."),
+    reference_date: str = typer.Option(
+        None, "--reference-date", help="extract: resolve 'next Friday' against this ISO date (default: today)."
+    ),
 ) -> None:
-    """Label texts with a trained module; prints one JSON object per text."""
+    """Label texts with a trained module; prints one JSON object per text (extract: fields and spans)."""
     model = load(module)
+    emit = functools.partial(_emit, model, context=context, reference=_reference(reference_date))
     if text is not None and text != "-":
-        _emit(model, [text], [None])
+        emit([text], [None])
         return
     if sys.stdin.isatty():
         raise DataError("no text given and nothing piped on stdin", hint=f'microgpt predict {module} "your text"')
@@ -34,10 +42,10 @@ def predict_cmd(
         texts.append(value)
         ids.append(ident)
         if len(texts) >= batch_size:
-            _emit(model, texts, ids)
+            emit(texts, ids)
             texts, ids = [], []
     if texts:
-        _emit(model, texts, ids)
+        emit(texts, ids)
 
 
 def _parse_line(line: str, n: int) -> tuple[str, object]:
@@ -53,7 +61,31 @@ def _parse_line(line: str, n: int) -> tuple[str, object]:
     return line, None
 
 
-def _emit(model: Task, texts: list[str], ids: list[object]) -> None:
+def _reference(value: str | None) -> datetime.date | None:
+    if value is None:
+        return None
+    try:
+        return datetime.date.fromisoformat(value)
+    except ValueError:
+        raise ConfigError(
+            f"--reference-date {value!r} is not an ISO date", hint="e.g. --reference-date 2026-11-29"
+        ) from None
+
+
+def _emit(
+    model: Task,
+    texts: list[str],
+    ids: list[object],
+    context: str | None = None,
+    reference: datetime.date | None = None,
+) -> None:
+    if model.task == "extract":
+        extractor: Any = model
+        for ex, text, ident in zip(extractor.predict(texts, context, reference), texts, ids, strict=True):
+            head: dict[str, object] = {"id": ident} if ident is not None else {}
+            sys.stdout.write(json.dumps({**head, **ex.to_json(), "text": text}, ensure_ascii=False) + "\n")
+        sys.stdout.flush()
+        return
     proba = model.predict_proba(texts)
     for row, text, ident in zip(proba, texts, ids, strict=True):
         if model.task == "tag":

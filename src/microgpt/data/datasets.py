@@ -7,12 +7,15 @@ directory and from this package (the checkout sits beside `shared/`).
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 
 from microgpt.data.readers import read_examples
-from microgpt.data.records import Dataset, Example
+from microgpt.data.records import Dataset, Example, Span
 from microgpt.errors import DataError
+
+log = logging.getLogger(__name__)
 
 
 def data_dir() -> Path:
@@ -68,3 +71,48 @@ def nlupp(domain: str = "banking", folds: range | list[int] = range(10)) -> Data
             examples.append(Example(text=row["text"], labels=tuple(row.get("intents", [])), source=f"{path.name}:{i}"))
     name = f"nlupp-{domain}-folds{min(folds)}-{max(folds)}"
     return Dataset(examples, name=name)
+
+
+def restaurant8k(split: str = "train") -> Dataset:
+    """Restaurant-8k booking slots (people, date, time, first_name, last_name) as span examples.
+
+    Splits: `train` (= train_0, 8,198 utterances), `train_1/2/3` (nested 1/2, 1/4, 1/8 subsets), `test` (3,731).
+    The slot the system had just asked for (`context.requestedSlots`) becomes the example's `context`. About 1% of
+    utterances label one stretch twice ("8pm tonight" as time and date); training splits keep the first, longer span
+    of such a pair (the count is logged), the test split keeps both gold spans.
+    """
+    files = {"train": "train_0.json", "test": "test.json", **{f"train_{k}": f"train_{k}.json" for k in range(4)}}
+    path = _split_file("restaurant8k", split, files)
+    examples = []
+    overlaps = 0
+    for i, row in enumerate(json.loads(path.read_text())):
+        text = row["userInput"]["text"]
+        spans = []
+        for label in row.get("labels", []):  # protobuf JSON: zero values are left out, so a missing start is 0
+            span = label["valueSpan"]
+            spans.append(Span(int(span.get("startIndex", 0)), int(span.get("endIndex", len(text))), label["slot"]))
+        spans.sort(key=lambda s: (s.start, -s.end))
+        if split != "test":  # training spans may not overlap: keep the first (longer) of an overlapping pair
+            kept: list[Span] = []
+            for span in spans:
+                if kept and span.start < kept[-1].end:
+                    overlaps += 1
+                    continue
+                kept.append(span)
+            spans = kept
+        asked = row.get("context", {}).get("requestedSlots") or [None]
+        examples.append(Example(text=text, spans=tuple(spans), context=asked[0], source=f"{path.name}:{i}"))
+    if overlaps:
+        log.info("restaurant8k %s: dropped %d overlapping training spans", split, overlaps)
+    return Dataset(examples, name=f"restaurant8k-{split}")
+
+
+def sroie(split: str = "train") -> Dataset:
+    """SROIE 2019 receipts (OCR lines joined by newlines) with gold `company`, `date`, `address`, `total` fields."""
+    path = _split_file("sroie2019", split, {"train": "train.jsonl", "test": "test.jsonl"})
+    examples = []
+    for line in path.read_text().splitlines():
+        row = json.loads(line)
+        fields = {k: v for k, v in row["fields"].items() if isinstance(v, str) and v.strip()}
+        examples.append(Example(text=row["text"], fields=fields, source=f"{path.name}:{row['id']}"))
+    return Dataset(examples, name=f"sroie-{split}")

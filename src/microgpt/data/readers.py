@@ -10,8 +10,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from microgpt.data.records import Dataset, Example
+from microgpt.data.records import Dataset, Example, Span
 from microgpt.errors import DataError
+from microgpt.extract.spans import check_spans
 
 # Tried in order when the caller names no column, so common exports (Banking77's `category`) just work.
 TEXT_COLUMNS = ("text", "message", "utterance", "query", "input")
@@ -27,7 +28,10 @@ def read_examples(
     min_per_label: int = 2,
     require_labels: bool = True,
 ) -> Dataset:
-    """Read a `.csv` or `.jsonl` file into a `Dataset` for `task` ('classify' or 'tag').
+    """Read a `.csv` or `.jsonl` file into a `Dataset` for `task` ('classify', 'tag' or 'extract').
+
+    Extraction data is JSONL with `text` and either `spans` (``[{"start", "end", "label"}]``, character offsets,
+    end-exclusive) or `fields` (``{name: value or [values]}``), and optionally `context` (e.g. the slot just asked for).
 
     Multi-label targets (task 'tag') may be a JSON list (`["a","b"]`, in a CSV cell or a JSONL array) or a string
     split on `label_sep`. With `min_per_label` > 0, a label with fewer examples is an error naming it.
@@ -52,7 +56,16 @@ def read_examples(
     examples: list[Example] = []
     columns: list[str] | None = None
     tcol = lcol = None
+    if task == "extract" and suffix not in (".jsonl", ".ndjson", ".json"):
+        raise DataError(
+            f"extraction data must be JSONL, got {path.name}",
+            hint='one object per line: {"text": ..., "spans": [{"start": 0, "end": 4, "label": "date"}]} '
+            'or {"text": ..., "fields": {"total": "9.00"}}',
+        )
     for line_no, row in rows:
+        if task == "extract":
+            examples.append(_extract_example(row, text_col or "text", f"{path.name}:{line_no}"))
+            continue
         if columns is None:
             columns = list(row)
             tcol = _pick_column(columns, text_col, TEXT_COLUMNS, "text", path)
@@ -73,7 +86,7 @@ def read_examples(
     if not examples:
         raise DataError(f"{path} has a header but no data rows", hint="add examples below the header")
     data = Dataset(examples, name=path.stem)
-    if require_labels and min_per_label > 0:
+    if require_labels and min_per_label > 0 and task != "extract":
         check_label_counts(data, min_per_label)
     return data
 
@@ -209,3 +222,39 @@ def _parse_label_list(target: Any, label_sep: str | None, where: str) -> tuple[s
         if label not in labels:
             labels.append(label)
     return tuple(labels)
+
+
+def _extract_example(row: dict[str, Any], text_col: str, where: str) -> Example:
+    text = row.get(text_col)
+    if not isinstance(text, str) or not text.strip():
+        raise DataError(f"empty or missing text at {where} (field {text_col!r})", hint="fill in its text or drop it")
+    context = row.get("context")
+    if context is not None and not isinstance(context, str):
+        raise DataError(f"context at {where} must be a string, got {context!r}", hint='e.g. "context": "people"')
+    if "spans" in row:
+        raw = row["spans"]
+        if not isinstance(raw, list):
+            raise DataError(
+                f"spans at {where} must be a list", hint='e.g. "spans": [{"start": 0, "end": 4, "label": "date"}]'
+            )
+        spans = []
+        for item in raw:
+            try:
+                start, end, label = item["start"], item["end"], item["label"]
+            except (TypeError, KeyError):
+                raise DataError(
+                    f"bad span {item!r} at {where}", hint='each span needs "start", "end" and "label"'
+                ) from None
+            if not isinstance(start, int) or not isinstance(end, int) or not isinstance(label, str) or not label:
+                raise DataError(
+                    f"bad span {item!r} at {where}", hint="start/end are integers, label a non-empty string"
+                )
+            spans.append(Span(start, end, label))
+        check_spans(text, spans, None, where)
+        return Example(text=text, spans=tuple(spans), context=context, source=where)
+    if "fields" in row:
+        fields = row["fields"]
+        if not isinstance(fields, dict):
+            raise DataError(f"fields at {where} must be an object", hint='e.g. "fields": {"total": "9.00"}')
+        return Example(text=text, fields=fields, context=context, source=where)
+    raise DataError(f"row at {where} has neither 'spans' nor 'fields'", hint="annotate it, or drop the row")

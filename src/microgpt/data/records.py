@@ -13,15 +13,38 @@ from microgpt.errors import DataError
 
 
 @dataclass(frozen=True)
-class Example:
-    """One record: `text` plus its target — `label` (classify) or `labels` (tag).
+class Span:
+    """A labelled stretch of text: ``text[start:end]`` (end-exclusive), with a confidence when predicted."""
 
-    `source` says where the row came from (e.g. ``"data.csv:17"``) so errors can point at it.
+    start: int
+    end: int
+    label: str
+    score: float | None = field(default=None, compare=False)
+
+    def to_json(self, text: str | None = None) -> dict[str, Any]:
+        out: dict[str, Any] = {"label": self.label, "start": self.start, "end": self.end}
+        if text is not None:
+            out["text"] = text[self.start : self.end]
+        if self.score is not None:
+            out["confidence"] = round(self.score, 4)
+        return out
+
+
+@dataclass(frozen=True)
+class Example:
+    """One record: `text` plus its target — `label` (classify), `labels` (tag), `spans` or `fields` (extract).
+
+    `context` is optional extra input for extraction, e.g. the slot a dialogue system just asked for ("people"), which
+    is what makes a bare "13" readable. `source` says where the row came from (e.g. ``"data.csv:17"``) so errors can
+    point at it.
     """
 
     text: str
     label: str | None = None
     labels: tuple[str, ...] | None = None
+    spans: tuple[Span, ...] | None = None
+    fields: dict[str, Any] | None = field(default=None, compare=False)
+    context: str | None = None
     source: str = ""
     meta: dict[str, str] = field(default_factory=dict, compare=False)
 
@@ -112,7 +135,9 @@ class Dataset(Sequence[Example]):
         """sha256 over texts and targets: two datasets with the same content share it."""
         h = hashlib.sha256()
         for e in self.examples:
-            target = e.label if e.labels is None else list(e.labels)
+            target: Any = e.label if e.labels is None else list(e.labels)
+            if e.spans is not None or e.fields is not None:
+                target = [[(s.start, s.end, s.label) for s in e.spans or ()], e.fields, e.context]
             h.update(json.dumps([e.text, target], ensure_ascii=False).encode())
             h.update(b"\n")
         return h.hexdigest()

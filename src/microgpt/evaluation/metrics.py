@@ -70,3 +70,70 @@ def tagging_metrics(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]
             for i, label in enumerate(labels)
         },
     }
+
+
+def _prf(tp: float, fp: float, fn: float) -> dict[str, float]:
+    p = tp / (tp + fp) if tp + fp else 0.0
+    r = tp / (tp + fn) if tp + fn else 0.0
+    return {"precision": p, "recall": r, "f1": 2 * p * r / (p + r) if p + r else 0.0}
+
+
+def _count_metrics(prefix: str, counts: dict[str, list[int]]) -> dict[str, Any]:
+    """Micro P/R/F1 over all labels plus per-label figures, from {label: [tp, fp, fn]}."""
+    tp, fp, fn = (sum(c[k] for c in counts.values()) for k in range(3))
+    overall = _prf(tp, fp, fn)
+    return {
+        f"{prefix}_f1": overall["f1"],
+        f"{prefix}_precision": overall["precision"],
+        f"{prefix}_recall": overall["recall"],
+        "per_label": {label: {**_prf(*c), "support": c[0] + c[2]} for label, c in sorted(counts.items())},
+    }
+
+
+def span_metrics(gold: Sequence[Sequence[Any]], pred: Sequence[Sequence[Any]]) -> dict[str, Any]:
+    """Exact span match (same start, end and label) → micro P/R/F1 and per-label figures. Items are `Span`s."""
+    counts: dict[str, list[int]] = {}
+    for g_row, p_row in zip(gold, pred, strict=True):
+        g = {(s.start, s.end, s.label) for s in g_row}
+        p = {(s.start, s.end, s.label) for s in p_row}
+        for key in g | p:
+            c = counts.setdefault(key[2], [0, 0, 0])
+            c[0 if key in g and key in p else 1 if key in p else 2] += 1
+    return {"n": len(gold), **_count_metrics("span", counts)}
+
+
+def field_metrics(
+    gold: Sequence[dict[str, Any]], pred: Sequence[dict[str, Any]], same: Any = lambda name, a, b: a == b
+) -> dict[str, Any]:
+    """Field-level exact match after normalisation: a predicted value is right when `same(field, pred, gold)`.
+
+    Values may be single or lists (each list item counts once). Missing gold and missing prediction are both fine
+    (nothing to count); a wrong value counts as one false positive and one false negative.
+    """
+    counts: dict[str, list[int]] = {}
+    exact = 0
+    for g_row, p_row in zip(gold, pred, strict=True):
+        row_ok = True
+        for name in set(g_row) | set(p_row):
+            g_vals = _as_list(g_row.get(name))
+            p_vals = _as_list(p_row.get(name))
+            c = counts.setdefault(name, [0, 0, 0])
+            unmatched = list(g_vals)
+            for v in p_vals:
+                hit = next((i for i, g in enumerate(unmatched) if same(name, v, g)), None)
+                if hit is None:
+                    c[1] += 1
+                    row_ok = False
+                else:
+                    c[0] += 1
+                    unmatched.pop(hit)
+            c[2] += len(unmatched)
+            row_ok = row_ok and not unmatched
+        exact += row_ok
+    return {"n": len(gold), **_count_metrics("field", counts), "exact_match": exact / len(gold) if gold else 0.0}
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None or value == "":
+        return []
+    return list(value) if isinstance(value, list) else [value]

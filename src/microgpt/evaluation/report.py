@@ -9,7 +9,7 @@ from typing import Any
 
 from microgpt.data.records import Dataset
 from microgpt.errors import DataError
-from microgpt.evaluation.metrics import classification_metrics, tagging_metrics
+from microgpt.evaluation.metrics import classification_metrics, field_metrics, span_metrics, tagging_metrics
 from microgpt.module import update_manifest
 from microgpt.progress import Progress, no_progress
 
@@ -26,7 +26,9 @@ def evaluate(
     if len(data) == 0:
         raise DataError("no examples to evaluate on", hint="pass a labelled .csv/.jsonl file with at least one row")
     start = time.perf_counter()
-    if model.task == "tag":
+    if model.task == "extract":
+        metrics = _extraction_metrics(model, data, progress)
+    elif model.task == "tag":
         metrics = tagging_metrics([list(x) for x in data.label_sets], _predict(model, data, progress))
     else:
         gold = data.labels
@@ -62,6 +64,29 @@ def _predict(model: Any, data: Dataset, progress: Progress, chunk: int = 256) ->
     for start in range(0, len(data), chunk):
         out.extend(model.predict(data[start : start + chunk]))
         progress("evaluate", min(start + chunk, len(data)), len(data))
+    return out
+
+
+def _extraction_metrics(model: Any, data: Dataset, progress: Progress) -> dict[str, Any]:
+    """Span data: exact-span P/R/F1 per label. Field data: field exact match after normalisation, per field."""
+    if any(e.spans is None and e.fields is None for e in data):
+        raise DataError("extraction evaluation needs spans or fields on every example", hint="annotate every row")
+    pred = _predict(model, data, progress)
+    if all(e.spans is not None for e in data):
+        metrics = span_metrics([list(e.spans or ()) for e in data], [x.spans for x in pred])
+        # also how often each field's final value is right (the span with the best score, normalised)
+        gold_fields = [_fields_from_spans(e.text, list(e.spans or ())) for e in data]
+        fields = field_metrics(gold_fields, [x.field_texts() for x in pred], model.field_same)
+        metrics.update({k: v for k, v in fields.items() if k.startswith("field_") or k == "exact_match"})
+        return metrics
+    gold = [e.fields or {} for e in data]
+    return field_metrics(gold, [x.field_texts() for x in pred], model.field_same)
+
+
+def _fields_from_spans(text: str, spans: list[Any]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for s in spans:
+        out.setdefault(s.label, []).append(text[s.start : s.end])
     return out
 
 

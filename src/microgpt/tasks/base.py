@@ -233,13 +233,14 @@ def _load_engine(tier: str, path: Path) -> Any:
 
 
 def load(path: str | Path) -> Task:
-    """Load a trained module directory; returns a `Classifier` or `Tagger` ready to predict."""
+    """Load a trained module directory; returns a `Classifier`, `Tagger` or `Extractor` ready to predict."""
     from microgpt.tasks.classify import Classifier
+    from microgpt.tasks.extract import Extractor
     from microgpt.tasks.tag import Tagger
 
     path = Path(path)
     manifest = read_manifest(path, verify=True)
-    classes: dict[str, type[Task]] = {"classify": Classifier, "tag": Tagger}
+    classes: dict[str, type[Task]] = {"classify": Classifier, "tag": Tagger, "extract": Extractor}
     cls = classes.get(manifest.get("task", ""))
     if cls is None:
         raise ConfigError(

@@ -117,10 +117,13 @@ def fine_tune(
     min_steps: int = 0,
     bf16: bool = False,
     progress: Progress = no_progress,
+    loss: Callable[[torch.Tensor, list[int]], torch.Tensor] | None = None,
+    dev_eval: Callable[[], float] | None = None,
 ) -> FitResult:
     """Train in place; at the end `model` holds the weights of the best dev epoch (or the last, without dev).
 
-    `targets` are class indices (single-label) or a multi-hot float matrix (multilabel).
+    `targets` are class indices (single-label) or a multi-hot float matrix (multilabel). Other tasks (token
+    classification) pass `loss(logits, batch_indices)` instead, and `dev_eval()` scoring the model as it stands.
     """
     torch.manual_seed(seed)
     rng = random.Random(seed)
@@ -146,12 +149,20 @@ def fine_tune(
         return max(0.0, (plan["total"] - step) / max(1, plan["total"] - plan["warmup"]))
 
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
-    if multilabel:
-        loss_fn: nn.Module = nn.BCEWithLogitsLoss()
-        target_t = torch.tensor(targets, dtype=torch.float32)
-    else:
-        loss_fn = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
-        target_t = torch.tensor(targets, dtype=torch.long)
+    if loss is None:
+        if multilabel:
+            loss_fn: nn.Module = nn.BCEWithLogitsLoss()
+            target_t = torch.tensor(targets, dtype=torch.float32)
+        else:
+            loss_fn = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
+            target_t = torch.tensor(targets, dtype=torch.long)
+
+        def loss(logits: torch.Tensor, batch: list[int]) -> torch.Tensor:
+            return loss_fn(logits.float(), target_t[batch])
+
+    if dev_eval is None and dev_ids and dev_score is not None:
+        ids, score = dev_ids, dev_score
+        dev_eval = lambda: score(predict_logits(model, ids, pad_id))  # noqa: E731
 
     result = FitResult()
     best_state: dict[str, torch.Tensor] | None = None
@@ -170,14 +181,14 @@ def fine_tune(
             input_ids, mask = pad_batch([train_ids[i] for i in batch], pad_id)
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
                 logits = model(input_ids, mask)
-            loss = loss_fn(logits.float(), target_t[batch])
+            batch_loss = loss(logits, batch)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            batch_loss.backward()
             torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 1.0)
             optimizer.step()
             scheduler.step()
             step += 1
-            running += loss.item() * len(batch)
+            running += batch_loss.item() * len(batch)
             seen += len(batch)
             if step == 30 and max_minutes is not None:
                 # With a time budget, shrink the plan so the lr decays to 0 by the deadline instead of being cut
@@ -193,8 +204,8 @@ def fine_tune(
             if step >= total_steps or out_of_time:
                 break
         record = {"epoch": float(epoch), "step": float(step), "loss": running / max(1, seen)}
-        if dev_ids and dev_score is not None:
-            record["dev"] = dev_score(predict_logits(model, dev_ids, pad_id))
+        if dev_eval is not None:
+            record["dev"] = dev_eval()
             if record["dev"] > best:
                 best, bad_epochs = record["dev"], 0
                 result.best_epoch = epoch
