@@ -38,6 +38,11 @@ def test_align_value_ignores_case_space_and_punctuation_on_word_boundaries(value
     assert [RECEIPT[a:b] for a, b in align_value(RECEIPT, value)] == expected
 
 
+def test_align_value_finds_an_amount_glued_to_its_currency():
+    assert align_value("TOTAL RM30.90\nCASH RM50.00", "30.90") == [(8, 13)]
+    assert [w.text for w in words("RM30.90")] == ["RM", "30", ".", "90"]
+
+
 def test_spans_from_fields_labels_every_occurrence_and_reports_the_missing():
     spans, missing = spans_from_fields(RECEIPT, {"total": "9.00", "company": "NOT THERE LTD", "date": None}, "r:1")
     assert [(s.label, RECEIPT[s.start : s.end]) for s in spans] == [("total", "9.00"), ("total", "9.00")]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+from decimal import Decimal
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -24,7 +25,7 @@ from typing import Any
 from microgpt.config import MicroConfig, NanoConfig
 from microgpt.data.records import Dataset, Example, Span
 from microgpt.errors import ConfigError, DataError
-from microgpt.extract.normalize import fold, normalize, to_json
+from microgpt.extract.normalize import Money, fold, normalize, to_json
 from microgpt.extract.schema import Schema, infer_schema, parse_schema, schema_to_json
 from microgpt.extract.spans import check_spans, snap, spans_from_fields
 from microgpt.module import library_versions, write_module
@@ -293,8 +294,14 @@ class Extractor(Task):
         kind = self.schema_[name].type if name in self.schema_ else "text"
         if kind == "text":
             return False
-        a = normalize(str(predicted), kind, reference=datetime.date(2000, 1, 1), date_order=self.date_order)
-        b = normalize(str(gold), kind, reference=datetime.date(2000, 1, 1), date_order=self.date_order)
+        a, b = (
+            normalize(str(v), kind, reference=datetime.date(2000, 1, 1), date_order=self.date_order)
+            if not isinstance(v, dict)
+            else _money_from_json(v)
+            for v in (predicted, gold)
+        )
+        if isinstance(a, Money) and isinstance(b, Money):  # "RM 9.00" is right for a gold "9.00"
+            return a.amount == b.amount and (a.currency == b.currency or None in (a.currency, b.currency))
         return a is not None and a == b
 
     def score(self, X: Sequence[str] | Dataset, y: Sequence[Any] | None = None) -> float:
@@ -363,3 +370,11 @@ class Extractor(Task):
         model.metrics_ = manifest.get("metrics", {})
         model.path_ = path
         return model
+
+
+def _money_from_json(value: dict[str, Any]) -> Money | None:
+    """A gold money value written as {"amount": "9.00", "currency": "MYR"} (the form `to_json` produces)."""
+    try:
+        return Money(Decimal(str(value["amount"])), value.get("currency"))
+    except (KeyError, ArithmeticError, ValueError):
+        return None

@@ -24,6 +24,7 @@ MODEL_FILE = "crf.crfsuite"
 _DIGIT = re.compile(r"\d")
 _UPPER = re.compile(r"[A-Z]")
 _LOWER = re.compile(r"[a-z]")
+_AMOUNT = re.compile(r"(?<![\d.,])\d{1,3}(?:[,.]?\d{3})*[.,]\d{2}(?![\w]|[.,]\d)")  # 9.00, 1,299.00, 1.299,00
 
 
 def shape(word: str) -> str:
@@ -43,8 +44,36 @@ def _word_features(w: str) -> dict[str, float]:
     return f
 
 
-def features(tokens: Sequence[Word], context: str | None = None) -> list[dict[str, float]]:
-    """One feature dict per word (CRFsuite's attribute format)."""
+def _amount_features(text: str, tokens: Sequence[Word]) -> dict[int, list[str]]:
+    """For words inside a money-like number: its rank by value in the document and how often it is printed.
+
+    A receipt's total is usually the largest amount, or printed two or three times (total, rounded, paid).
+    """
+    found = []
+    for m in _AMOUNT.finditer(text):
+        raw = m.group()
+        digits = re.sub(r"[.,]", "", raw[:-3]) + "." + raw[-2:]
+        found.append((m.start(), m.end(), float(digits), raw))
+    if not found:
+        return {}
+    values = sorted({v for _, _, v, _ in found}, reverse=True)
+    counts: dict[str, int] = {}
+    for *_, raw in found:
+        counts[raw] = counts.get(raw, 0) + 1
+    out: dict[int, list[str]] = {}
+    i = 0
+    for start, end, value, raw in found:
+        while i < len(tokens) and tokens[i].end <= start:
+            i += 1
+        j = i
+        while j < len(tokens) and tokens[j].start < end:
+            out[j] = [f"amount_rank={min(values.index(value), 3)}", f"amount_count={min(counts[raw], 3)}"]
+            j += 1
+    return out
+
+
+def features(tokens: Sequence[Word], context: str | None = None, text: str | None = None) -> list[dict[str, float]]:
+    """One feature dict per word (CRFsuite's attribute format); `text` adds document features (amounts)."""
     n = len(tokens)
     base = [_word_features(t.text) for t in tokens]
     lows = [t.text.lower() for t in tokens]
@@ -53,9 +82,12 @@ def features(tokens: Sequence[Word], context: str | None = None) -> list[dict[st
     line_first: dict[int, str] = {}
     for t in tokens:
         line_first.setdefault(t.line, t.text.lower())
+    amounts = _amount_features(text, tokens) if text is not None and n_lines > 1 else {}
     out = []
     for i, t in enumerate(tokens):
         f = {"bias": 1.0, **base[i]}
+        for name in amounts.get(i, ()):
+            f[name] = 1.0
         for d in (-2, -1, 1, 2):
             j = i + d
             f[f"w{d:+d}=" + (lows[j] if 0 <= j < n else "<edge>")] = 1.0
@@ -103,7 +135,7 @@ class CrfEngine:
         for i, (text, gold, ctx) in enumerate(zip(texts, spans, contexts, strict=True)):
             toks = words(text)
             if toks:
-                trainer.append(features(toks, ctx), bio_tags(toks, gold))
+                trainer.append(features(toks, ctx, text), bio_tags(toks, gold))
             if i % 200 == 0:
                 progress("features", i, len(texts))
         progress("features", len(texts), len(texts))
@@ -159,7 +191,7 @@ class CrfEngine:
             if not toks:
                 out.append([])
                 continue
-            tags = self._tagger.tag(features(toks, ctx))
+            tags = self._tagger.tag(features(toks, ctx, text))
             scores = [self._tagger.marginal(tag, i) for i, tag in enumerate(tags)]
             out.append(spans_from_tags(toks, tags, scores))
         return out
