@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import datetime
 import logging
-from decimal import Decimal
 import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
