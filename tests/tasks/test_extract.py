@@ -33,7 +33,8 @@ def fitted(bookings):
 
     def get(tier: str) -> Extractor:
         if tier not in cache:
-            cache[tier] = Extractor(tier, micro={**TINY_MICRO, "max_steps": 30}).fit(bookings[0])
+            micro = {**TINY_MICRO, "max_steps": 30, "ensemble_nano": True}
+            cache[tier] = Extractor(tier, micro=micro).fit(bookings[0])
         return cache[tier]
 
     return get
@@ -64,6 +65,15 @@ def test_every_span_is_its_text_and_carries_a_confidence(fitted, tier, bookings)
         doc = ex.to_json()
         assert all(s["text"] == text[s["start"] : s["end"]] for s in doc["spans"])
         json.dumps(doc)  # JSON-able as it is
+
+
+@pytest.mark.slow
+def test_micro_blends_in_the_crf_only_as_far_as_it_helps_on_dev(fitted):
+    engine = fitted("micro").engine_
+    scores = engine.fit_result_["blend_dev_span_f1"]
+    assert set(scores) == {0.0, 0.25, 0.5, 0.75}
+    assert scores[engine.blend_] == max(scores.values())
+    assert (engine.nano is not None) == (engine.blend_ > 0)
 
 
 def test_nano_reads_typed_fields_against_a_reference_date(fitted):

@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from microgpt.config import NanoConfig
 from microgpt.data.records import Span
 from microgpt.extract.spans import OUTSIDE, Word, bio_tags, spans_from_tags, words
@@ -194,6 +196,21 @@ class CrfEngine:
             tags = self._tagger.tag(features(toks, ctx, text))
             scores = [self._tagger.marginal(tag, i) for i, tag in enumerate(tags)]
             out.append(spans_from_tags(toks, tags, scores))
+        return out
+
+    def tag_probs(self, texts: Sequence[str], contexts: Sequence[str | None], tags: Sequence[str]) -> list[np.ndarray]:
+        """Per text, the marginal probability of each of `tags` at each word: (n_words, len(tags)) arrays."""
+        known = set(self._tagger.labels())
+        out = []
+        for text, ctx in zip(texts, contexts, strict=True):
+            toks = words(text)
+            probs = np.zeros((len(toks), len(tags)), dtype=np.float32)
+            if toks:
+                self._tagger.set(features(toks, ctx, text))
+                for k, tag in enumerate(tags):
+                    if tag in known:
+                        probs[:, k] = [self._tagger.marginal(tag, i) for i in range(len(toks))]
+            out.append(probs)
         return out
 
     def describe(self) -> dict[str, Any]:

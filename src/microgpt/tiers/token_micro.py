@@ -27,10 +27,11 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from microgpt.backbones.encoder import encoder_from_config, load_pretrained
-from microgpt.config import MicroConfig
+from microgpt.config import MicroConfig, NanoConfig
 from microgpt.data.records import Span
 from microgpt.extract.spans import OUTSIDE, Word, bio_tags, spans_from_tags, words
 from microgpt.progress import Progress, no_progress
+from microgpt.tiers.crf import CrfEngine
 from microgpt.training.loop import cpu_has_bf16, fine_tune, pad_batch
 
 log = logging.getLogger(__name__)
@@ -112,6 +113,12 @@ class Pieces:
             start += step
 
 
+def decode(toks: Sequence[Word], probs: np.ndarray, tags: Sequence[str]) -> list[Span]:
+    """Spans from per-word tag probabilities: the likeliest tag per word, span score = its weakest word's."""
+    best = probs.argmax(1) if len(toks) else np.zeros(0, dtype=int)
+    return spans_from_tags(toks, [tags[k] for k in best], [float(probs[i, k]) for i, k in enumerate(best)])
+
+
 class TokenMicroEngine:
     """Extraction on the micro tier: `fit(texts, spans, contexts)` → `predict(texts, contexts)` → spans per text."""
 
@@ -123,7 +130,10 @@ class TokenMicroEngine:
         self.tags: list[str] = [OUTSIDE]
         self.model: TokenHead | None = None
         self.tokenizer: Any = None
+        self.nano: CrfEngine | None = None  # blended in with weight `blend_` where that helped on dev
+        self.blend_ = 0.0
         self.fit_result_: dict[str, Any] = {}
+        self.blend_scores_: dict[float, float] = {}
 
     def _pieces(self) -> Pieces:
         return Pieces(self.tokenizer, self.config.max_length, self.config.stride)
@@ -210,6 +220,8 @@ class TokenMicroEngine:
             dev_eval=dev_eval if dev_docs else None,
         )
         self.model = model
+        if cfg.ensemble_nano and dev_docs:
+            self._fit_blend(texts, spans, contexts, train_docs, dev_docs, progress)
         self.fit_result_ = {
             "windows": len(windows),
             "dev_texts": len(dev_docs),
@@ -219,12 +231,57 @@ class TokenMicroEngine:
             "train_seconds": round(result.seconds, 1),
             "stopped_because": result.stopped_because,
             "history": result.history,
+            "nano_blend": self.blend_,
+            "blend_dev_span_f1": self.blend_scores_,
         }
         return self
 
+    def _fit_blend(
+        self,
+        texts: Sequence[str],
+        spans: Sequence[Sequence[Span]],
+        contexts: Sequence[str | None],
+        train_docs: list[int],
+        dev_docs: list[int],
+        progress: Progress,
+    ) -> None:
+        """Train a CRF on the same training texts; blend its word marginals in with the weight best on dev (or 0)."""
+        from microgpt.evaluation.metrics import span_metrics
+
+        nano = CrfEngine(NanoConfig(), seed=self.seed).fit(
+            [texts[d] for d in train_docs],
+            [spans[d] for d in train_docs],
+            [contexts[d] for d in train_docs],
+            lambda stage, done, total: progress(f"nano {stage}", done, total),
+        )
+        dev_texts, dev_ctx = [texts[d] for d in dev_docs], [contexts[d] for d in dev_docs]
+        gold = [list(spans[d]) for d in dev_docs]
+        micro_p = self.word_probs(dev_texts, dev_ctx)
+        nano_p = nano.tag_probs(dev_texts, dev_ctx, self.tags)
+        self.blend_scores_ = {}
+        for w in (0.0, 0.25, 0.5, 0.75):
+            pred = [
+                decode(words(t), (1 - w) * p + w * q, self.tags)
+                for t, p, q in zip(dev_texts, micro_p, nano_p, strict=True)
+            ]
+            self.blend_scores_[w] = float(span_metrics(gold, pred)["span_f1"])
+        self.blend_ = max(self.blend_scores_, key=lambda w: (self.blend_scores_[w], -w))
+        self.nano = nano if self.blend_ > 0 else None
+        log.info("nano blend on dev: %s → weight %.2f", self.blend_scores_, self.blend_)
+
     # ---- prediction ----------------------------------------------------------------------------------------
+    def predict(self, texts: Sequence[str], contexts: Sequence[str | None]) -> list[list[Span]]:
+        probs = self.word_probs(texts, contexts)
+        if self.nano is not None and self.blend_ > 0:
+            nano = self.nano.tag_probs(texts, contexts, self.tags)
+            probs = [(1 - self.blend_) * p + self.blend_ * q for p, q in zip(probs, nano, strict=True)]
+        return [decode(words(t), p, self.tags) for t, p in zip(texts, probs, strict=True)]
+
     @torch.no_grad()
-    def predict(self, texts: Sequence[str], contexts: Sequence[str | None], batch_size: int = 32) -> list[list[Span]]:
+    def word_probs(
+        self, texts: Sequence[str], contexts: Sequence[str | None], batch_size: int = 32
+    ) -> list[np.ndarray]:
+        """Per text, tag probabilities per word (n_words, n_tags), each word read from its most central window."""
         assert self.model is not None
         self.model.eval()
         pieces = self._pieces()
@@ -232,35 +289,21 @@ class TokenMicroEngine:
         windows = [
             w for d, (t, c) in enumerate(zip(texts, contexts, strict=True)) for w in pieces.windows(d, t, docs[d], c)
         ]
-        # per word: (distance of its piece from the nearer window edge, probabilities) — the most central window wins
-        best: list[dict[int, tuple[int, np.ndarray]]] = [{} for _ in texts]
+        out = [np.zeros((len(toks), len(self.tags)), dtype=np.float32) for toks in docs]
+        for p in out:
+            p[:, 0] = 1.0  # a word the tokenizer gives no piece (a control character) stays outside any span
+        centrality = [np.full(len(toks), -1) for toks in docs]
         order = sorted(range(len(windows)), key=lambda i: len(windows[i].ids))
         for start in range(0, len(order), batch_size):
             chunk = [windows[i] for i in order[start : start + batch_size]]
             input_ids, mask = pad_batch([w.ids for w in chunk], pieces.pad)
             probs = torch.softmax(self.model(input_ids, mask).float(), dim=-1).numpy()  # (B, T, n_tags)
             for row, win in enumerate(chunk):
-                seen = best[win.doc]
                 last = len(win.ids) - 1
                 for pos, w in enumerate(win.word_at):
-                    if w < 0:
-                        continue
-                    centrality = min(pos, last - pos)
-                    if w not in seen or seen[w][0] < centrality:
-                        seen[w] = (centrality, probs[row, pos])
-        out = []
-        for toks, seen in zip(docs, best, strict=True):
-            tags, scores = [], []
-            for i in range(len(toks)):
-                if i in seen:
-                    p = seen[i][1]
-                    k = int(p.argmax())
-                    tags.append(self.tags[k])
-                    scores.append(float(p[k]))
-                else:  # a word the tokenizer gave no piece to (e.g. a control character)
-                    tags.append(OUTSIDE)
-                    scores.append(1.0)
-            out.append(spans_from_tags(toks, tags, scores))
+                    if w >= 0 and min(pos, last - pos) > centrality[win.doc][w]:
+                        centrality[win.doc][w] = min(pos, last - pos)
+                        out[win.doc][w] = probs[row, pos]
         return out
 
     # ---- persistence ---------------------------------------------------------------------------------------
@@ -274,7 +317,14 @@ class TokenMicroEngine:
         self.tokenizer.save_pretrained(encoder_dir)
         state = {k: v.contiguous() for k, v in self.model.state_dict().items()}
         save_file(state, str(directory / "token-micro.safetensors"))
-        meta = {"config": self.config.model_dump(mode="json"), "tags": self.tags, "fit": self.fit_result_}
+        if self.nano is not None:
+            self.nano.save(directory)
+        meta = {
+            "config": self.config.model_dump(mode="json"),
+            "tags": self.tags,
+            "fit": self.fit_result_,
+            "nano_blend": self.blend_ if self.nano is not None else 0.0,
+        }
         (directory / "token-micro.json").write_text(json.dumps(meta, indent=1))
 
     @classmethod
@@ -283,6 +333,8 @@ class TokenMicroEngine:
         engine = cls(MicroConfig(**meta["config"]))
         engine.tags = list(meta["tags"])
         engine.fit_result_ = meta.get("fit", {})
+        engine.blend_ = float(meta.get("nano_blend", 0.0))
+        engine.nano = CrfEngine.load(directory) if engine.blend_ > 0 else None
         encoder, engine.tokenizer = encoder_from_config(directory / "encoder")
         model = TokenHead(encoder, len(engine.tags), engine.config.dropout)
         model.load_state_dict(load_file(str(directory / "token-micro.safetensors")))
