@@ -107,3 +107,18 @@ def test_schema_parsing_and_inference():
         parse_schema("when:datetime")
     with pytest.raises(ConfigError, match="at least one field"):
         parse_schema("")
+
+
+def test_viterbi_decoding_keeps_a_span_whole_through_one_unsure_word():
+    import numpy as np
+
+    from microgpt.tiers.token_micro import decode
+
+    tags = ["O", "B-time", "I-time"]
+    toks = words("at 4 a.m")  # at, 4, a, ., m
+    probs = np.array(
+        [[0.9, 0.05, 0.05], [0.05, 0.9, 0.05], [0.55, 0.0, 0.45], [0.2, 0.0, 0.8], [0.2, 0.0, 0.8]], dtype=np.float32
+    )
+    assert [(s.start, s.end, s.label) for s in decode(toks, probs, tags)] == [(3, 8, "time")]
+    # per-word argmax would have cut it into "4" and ".m"; an I- tag can never start a span either
+    assert decode(words("a.m"), np.array([[0.1, 0.0, 0.9]] * 3, dtype=np.float32), tags) == []

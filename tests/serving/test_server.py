@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from microgpt import Classifier, Tagger
+from microgpt import Classifier, Extractor, Tagger, read_examples
 from microgpt.store.db import Store
 from microgpt.store.registry import Registry
 
@@ -59,6 +59,8 @@ def modules_dir(tmp_path_factory, helpdesk_split, small_tags) -> Path:
     Classifier("nano").fit(train).save(root / "router-a")
     Classifier("nano", nano={"c": 0.05}).fit(train).save(root / "router-b")
     Tagger("nano").fit(small_tags).save(root / "tags")
+    bookings = read_examples(Path(__file__).resolve().parents[2] / "examples" / "bookings.jsonl", task="extract")
+    Extractor("nano").fit(bookings).save(root / "bookings")
     return root
 
 
@@ -68,6 +70,7 @@ def home(tmp_path_factory, modules_dir) -> Path:
     registry = Registry(home)
     registry.add(modules_dir / "router-a", "router")
     registry.add(modules_dir / "tags", "tags")
+    registry.add(modules_dir / "bookings", "bookings")
     return home
 
 
@@ -81,7 +84,11 @@ def server(home) -> Iterator[Server]:
 def test_health_and_module_listing(server):
     assert httpx.get(f"{server.url}/healthz").json() == {"status": "ok"}
     listed = httpx.get(f"{server.url}/v1/modules").json()
-    assert {(m["name"], m["version"], m["task"]) for m in listed} == {("router", 1, "classify"), ("tags", 1, "tag")}
+    assert {(m["name"], m["version"], m["task"]) for m in listed} == {
+        ("router", 1, "classify"),
+        ("tags", 1, "tag"),
+        ("bookings", 1, "extract"),
+    }
     one = httpx.get(f"{server.url}/v1/modules/router").json()
     assert one["versions"] == [1] and "billing" in one["labels"]
 
@@ -98,6 +105,18 @@ def test_predict_one_and_a_batch(server):
     assert labels == ["refund", "shipping"]
     r = httpx.post(f"{server.url}/v1/modules/tags/predict", json={"text": "charged twice and also parcel is late"})
     assert "billing" in r.json()["prediction"]["labels"]
+
+
+def test_an_extractor_answers_with_fields_and_spans(server):
+    text = "Hi, could I book a table for four next Friday at 7? Name's Ana Ruiz"
+    r = httpx.post(f"{server.url}/v1/modules/bookings/predict", json={"text": text, "reference_date": "2026-11-29"})
+    assert r.status_code == 200, r.text
+    pred = r.json()["prediction"]
+    assert pred["fields"] == {"date": "2026-12-04", "name": "Ana Ruiz", "people": 4, "phone": None, "time": "19:00"}
+    assert all(text[s["start"] : s["end"]] == s["text"] for s in pred["spans"])
+    assert pred["confidence"] == min(s["confidence"] for s in pred["spans"]) and len(pred["request_id"]) == 32
+    r = httpx.post(f"{server.url}/v1/modules/bookings/feedback", json={"text": text, "label": "date"})
+    assert r.status_code == 422 and "retrain" in r.json()["hint"]
 
 
 def test_feedback_lands_in_the_store(server, home):

@@ -235,11 +235,13 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
                     f"text {i} has {len(text):,} characters, over the limit of {settings.max_text_chars:,}",
                     "send shorter texts (split long documents)",
                 )
-        proba = model.predict_proba(texts)
+        if model.task == "extract":
+            outputs = [_extraction(x) for x in model.predict(texts, body.context, body.reference_date)]
+        else:
+            outputs = [_prediction(model, row) for row in model.predict_proba(texts)]
         elapsed_ms = (time.perf_counter() - start) * 1000 / len(texts)
         results = []
-        for text, row in zip(texts, proba, strict=True):
-            pred = _prediction(model, row)
+        for text, pred in zip(texts, outputs, strict=True):
             if settings.log_predictions:
                 logged = prediction_row(
                     name, version, text, dict(pred), pred.get("confidence"), elapsed_ms, keep_text=settings.keep_texts
@@ -258,6 +260,12 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     @app.post("/v1/modules/{name}/feedback", dependencies=[Depends(authorize)])
     async def feedback(name: str, body: FeedbackRequest) -> dict[str, Any]:
         _, model = models.get(name)
+        if model.task == "extract":
+            raise HTTPError(
+                422,
+                f"module {name!r} is an extractor; feedback takes a label or labels",
+                "add corrected examples to the training JSONL (text + spans or fields) and retrain",
+            )
         target: str | list[str] = body.label if body.label is not None else list(body.labels or [])
         labels = [target] if isinstance(target, str) else target
         unknown = [x for x in labels if x not in model.labels_]
@@ -280,6 +288,12 @@ def _prediction(model: Any, row: np.ndarray) -> dict[str, Any]:
         return {"labels": [model.labels_[j] for j in idx], "confidences": [round(float(row[j]), 4) for j in idx]}
     best = int(row.argmax())
     return {"label": model.labels_[best], "confidence": round(float(row[best]), 4)}
+
+
+def _extraction(ex: Any) -> dict[str, Any]:
+    doc = ex.to_json()
+    scores = [s["confidence"] for s in doc["spans"] if "confidence" in s]
+    return {**doc, "confidence": min(scores) if scores else None}  # the weakest span: what a reviewer checks first
 
 
 def app_factory() -> FastAPI:

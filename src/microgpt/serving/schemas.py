@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -25,6 +26,10 @@ class PredictRequest(BaseModel):
 
     text: str | None = Field(None, description="One text to label.")
     texts: list[str] | None = Field(None, description="A batch of texts.")
+    context: str | None = Field(None, description="Extractors: the slot just asked for, e.g. 'people'.", max_length=200)
+    reference_date: datetime.date | None = Field(
+        None, description="Extractors: resolve relative dates ('next Friday') against this day (default: today)."
+    )
 
     @model_validator(mode="after")
     def _one_of(self) -> PredictRequest:
@@ -39,6 +44,10 @@ class Prediction(BaseModel):
     labels: list[str] | None = None
     confidence: float | None = None
     confidences: list[float] | None = None
+    fields: dict[str, Any] | None = Field(None, description="Extractors: normalised field values (None if absent).")
+    spans: list[dict[str, Any]] | None = Field(
+        None, description="Extractors: label, start, end, text, confidence and normalised value of each span."
+    )
 
 
 class PredictResponse(BaseModel):

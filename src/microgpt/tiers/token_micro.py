@@ -113,10 +113,35 @@ class Pieces:
             start += step
 
 
+def allowed_transitions(tags: Sequence[str]) -> np.ndarray:
+    """(prev, next) → whether BIO allows it: I-X only continues B-X or I-X."""
+    ok = np.ones((len(tags), len(tags)), dtype=bool)
+    for j, tag in enumerate(tags):
+        if tag.startswith("I-"):
+            ok[:, j] = [prev in ("B-" + tag[2:], tag) for prev in tags]
+    return ok
+
+
 def decode(toks: Sequence[Word], probs: np.ndarray, tags: Sequence[str]) -> list[Span]:
-    """Spans from per-word tag probabilities: the likeliest tag per word, span score = its weakest word's."""
-    best = probs.argmax(1) if len(toks) else np.zeros(0, dtype=int)
-    return spans_from_tags(toks, [tags[k] for k in best], [float(probs[i, k]) for i, k in enumerate(best)])
+    """Spans from per-word tag probabilities: the likeliest tag sequence that is valid BIO (Viterbi), so a span is
+    never cut into pieces by one unsure word. Span score = the probability of its weakest word's tag."""
+    n = len(toks)
+    if n == 0:
+        return []
+    logp = np.log(np.clip(probs, 1e-9, 1.0))  # (n, T)
+    bad = ~allowed_transitions(tags)
+    first_ok = np.array([not t.startswith("I-") for t in tags])
+    score = np.where(first_ok, logp[0], -np.inf)
+    back = np.zeros((n, len(tags)), dtype=int)
+    for i in range(1, n):
+        cand = score[:, None] + np.where(bad, -np.inf, 0.0)  # (prev, next)
+        back[i] = cand.argmax(0)
+        score = cand.max(0) + logp[i]
+    path = [int(score.argmax())]
+    for i in range(n - 1, 0, -1):
+        path.append(int(back[i, path[-1]]))
+    path.reverse()
+    return spans_from_tags(toks, [tags[k] for k in path], [float(probs[i, k]) for i, k in enumerate(path)])
 
 
 class TokenMicroEngine:
