@@ -7,11 +7,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from microgpt.data.records import Dataset
 from microgpt.errors import DataError
 from microgpt.evaluation.metrics import classification_metrics, field_metrics, span_metrics, tagging_metrics
 from microgpt.module import update_manifest
 from microgpt.progress import Progress, no_progress
+from microgpt.routing.calibration import coverage_curve, ece, reliability, selective_accuracy
 
 
 def evaluate(
@@ -33,7 +36,9 @@ def evaluate(
     else:
         gold = data.labels
         unknown = sorted(set(gold) - set(model.labels_))
-        metrics = classification_metrics(gold, _predict(model, data, progress))
+        proba = _predict_proba(model, data, progress)
+        metrics = classification_metrics(gold, [model.labels_[int(i)] for i in proba.argmax(1)])
+        metrics.update(trust_metrics(model, data, proba))
         if unknown:
             metrics["unknown_labels"] = unknown  # gold labels the model was never trained on: always wrong
     seconds = time.perf_counter() - start
@@ -65,6 +70,47 @@ def _predict(model: Any, data: Dataset, progress: Progress, chunk: int = 256) ->
         out.extend(model.predict(data[start : start + chunk]))
         progress("evaluate", min(start + chunk, len(data)), len(data))
     return out
+
+
+def _predict_proba(model: Any, data: Dataset, progress: Progress, chunk: int = 256) -> np.ndarray:
+    parts = []
+    for start in range(0, len(data), chunk):
+        parts.append(model.predict_proba(data[start : start + chunk]))
+        progress("evaluate", min(start + chunk, len(data)), len(data))
+    return np.concatenate(parts)
+
+
+def trust_metrics(model: Any, data: Dataset, proba: np.ndarray) -> dict[str, Any]:
+    """How far the confidences can be trusted: ECE (calibrated and raw), accuracy at 90% coverage, the reliability
+    diagram and accuracy-coverage curve, unknown inputs flagged, and how the module's policy fares on this data."""
+    conf = proba.max(1)
+    correct = np.array([model.labels_[int(i)] for i in proba.argmax(1)]) == np.array(data.labels)
+    raw = model.engine_.predict_proba(data.texts, calibrated=False)
+    out: dict[str, Any] = {
+        "ece": ece(conf, correct),
+        "ece_uncalibrated": ece(raw.max(1), raw.argmax(1) == _gold_index(model, data)),
+        "selective_accuracy_at_90_coverage": selective_accuracy(conf, correct, 0.9),
+        "flagged_unknown": float(np.mean(1.0 - conf > model.unknown_threshold_)),
+        "reliability": reliability(conf, correct),
+        "coverage_curve": coverage_curve(conf, correct),
+    }
+    policy = getattr(model, "policy_", None)
+    if policy is not None:
+        decisions = [d.action for d in model.decide(data)]
+        answered = np.array([a == "answer" for a in decisions])
+        out["policy"] = {
+            **policy.to_json(),
+            "answered": float(answered.mean()),
+            "precision_answered": float(correct[answered].mean()) if answered.any() else None,
+            "escalated": decisions.count("escalate") / len(decisions),
+            "queued": decisions.count("queue") / len(decisions),
+        }
+    return out
+
+
+def _gold_index(model: Any, data: Dataset) -> np.ndarray:
+    index = {label: i for i, label in enumerate(model.labels_)}
+    return np.array([index.get(label, -1) for label in data.labels])
 
 
 def _extraction_metrics(model: Any, data: Dataset, progress: Progress) -> dict[str, Any]:

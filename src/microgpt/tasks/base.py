@@ -23,6 +23,7 @@ from microgpt.data.records import Dataset
 from microgpt.errors import ConfigError, DataError, NotFittedError
 from microgpt.module import library_versions, read_manifest, write_module
 from microgpt.progress import Progress, no_progress
+from microgpt.routing.cascade import Policy
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +99,7 @@ class Task:
             self.auto_report_ = None
         self.train_seconds_ = time.perf_counter() - start
         self.metrics_: dict[str, Any] = {}
+        self.policy_: Policy | None = None  # set on held-out data with set_policy / `microgpt policy`
         self.data_info_ = {
             "fingerprint": data.fingerprint(),
             "n_examples": len(data),
@@ -163,6 +165,7 @@ class Task:
         """Write the module directory atomically; returns its path."""
         self._check_fitted()
         path = Path(path)
+        policy: Policy | None = getattr(self, "policy_", None)
         manifest = {
             "task": self.task,
             "tier": self.engine_.tier,
@@ -174,6 +177,8 @@ class Task:
             "train_seconds": round(self.train_seconds_, 2),
             "metrics": metrics or getattr(self, "metrics_", {}),
             "auto": self.auto_report_,
+            "calibration": getattr(self.engine_, "calibration_", None) or None,
+            "policy": policy.to_json() if policy else None,
             "versions": library_versions(),
             "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
@@ -193,6 +198,7 @@ class Task:
         model.train_seconds_ = float(manifest.get("train_seconds", 0.0))
         model.auto_report_ = manifest.get("auto")
         model.metrics_ = manifest.get("metrics", {})
+        model.policy_ = Policy.from_json(manifest.get("policy"))
         model.path_ = path
         return model
 

@@ -9,6 +9,7 @@ import numpy as np
 from microgpt.data.readers import check_label_counts
 from microgpt.data.records import Dataset
 from microgpt.errors import DataError
+from microgpt.routing.cascade import Decision, Policy, choose_policy, decide
 from microgpt.tasks.base import Task
 
 
@@ -53,6 +54,61 @@ class Classifier(Task):
         proba = self.predict_proba([text])[0]
         best = int(proba.argmax())
         return self.labels_[best], float(proba[best])
+
+    # ---- knowing when it doesn't know ----------------------------------------------------------------------
+    @property
+    def calibration_(self) -> dict[str, float]:
+        """Temperature and ECE before/after calibration, measured on the held-out dev split at fit time."""
+        self._check_fitted()
+        return dict(getattr(self.engine_, "calibration_", {}) or {})
+
+    def unknown_scores(self, X: Sequence[str] | Dataset) -> np.ndarray:
+        """Per text, how unlike the training data it is (higher = less like anything seen)."""
+        self._check_fitted()
+        return np.asarray(self.engine_.unknown_scores(self._texts(X)))
+
+    @property
+    def unknown_threshold_(self) -> float:
+        """Unknown scores above this are flagged (chosen so ~5% of held-out known inputs are)."""
+        self._check_fitted()
+        return float((getattr(self.engine_, "unknown_", {}) or {}).get("threshold", float("inf")))
+
+    def decide(self, X: Sequence[str] | Dataset) -> list[Decision]:
+        """Each text's label, confidence, whether it looks unknown, and the policy's decision (answer / escalate /
+        queue). Without a policy (`set_policy`) every text is answered."""
+        proba = self.predict_proba(X)
+        unknown = 1.0 - proba.max(1)  # "msp": the method measured best on Banking77 for both tiers
+        cut = self.unknown_threshold_
+        policy = getattr(self, "policy_", None)
+        return [
+            decide(self.labels_[int(row.argmax())], float(row.max()), bool(u > cut), policy)
+            for row, u in zip(proba, unknown, strict=True)
+        ]
+
+    def set_policy(
+        self,
+        X: Sequence[str] | Dataset,
+        y: Sequence[str] | None = None,
+        *,
+        min_precision: float | None = None,
+        max_escalation: float | None = None,
+        below: str = "escalate",
+        unknown: str = "queue",
+    ) -> Policy:
+        """Choose the confidence threshold on held-out labelled data to meet the target; returns and keeps it."""
+        data = self._as_dataset(X, y)
+        proba = self.predict_proba(data)
+        correct = np.array([self.labels_[int(i)] for i in proba.argmax(1)]) == np.array(data.labels)
+        self.policy_ = choose_policy(
+            proba.max(1),
+            correct,
+            min_precision=min_precision,
+            max_escalation=max_escalation,
+            below=below,
+            unknown=unknown,
+            chosen_on=f"{data.name or 'held-out data'} ({len(data)} texts)",
+        )
+        return self.policy_
 
     def score(self, X: Sequence[str] | Dataset, y: Sequence[str] | None = None) -> float:
         """Accuracy on (texts, labels) or on a labelled Dataset."""

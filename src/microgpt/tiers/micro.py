@@ -20,6 +20,7 @@ from safetensors.torch import load_file, save_file
 from microgpt.backbones.encoder import EncoderHead, encoder_from_config, load_pretrained
 from microgpt.config import MicroConfig, NanoConfig
 from microgpt.progress import Progress, no_progress
+from microgpt.routing.calibration import calibration_summary, unknown_threshold
 from microgpt.tiers.calibrate import best_threshold, dev_split, fit_temperature, micro_f1, sigmoid, softmax
 from microgpt.tiers.nano import NanoEngine
 from microgpt.training.loop import cpu_has_bf16, encode, fine_tune, logits_by_length, predict_logits
@@ -41,6 +42,9 @@ class MicroEngine:
         self.nano: NanoEngine | None = None
         self.blend_ = 0.0  # nano's weight in the blend, chosen on dev
         self.temperature_ = 1.0
+        self.final_temperature_ = 1.0  # applied after the nano blend
+        self.calibration_: dict[str, float] = {}  # ECE before/after calibration, on the dev split
+        self.unknown_: dict[str, Any] = {}  # how unknown inputs are flagged: method and threshold (from dev)
         self.threshold_ = 0.5
         self.fit_result_: dict[str, Any] = {}
         self.sessions: list[Any] = []  # ONNX Runtime sessions, when the module was exported
@@ -159,6 +163,16 @@ class MicroEngine:
             progress("nano", 1, 1)
         if self.multilabel:
             self.threshold_ = best_threshold(micro_p, dev_y)
+        else:
+            # The blend of two calibrated models is not calibrated itself: one more temperature, on its log-probs.
+            if self.nano is not None and len(dev_y) >= 50:
+                self.final_temperature_ = fit_temperature(np.log(micro_p + 1e-12), dev_y)
+                micro_p = softmax(np.log(micro_p + 1e-12) / self.final_temperature_)
+            self.calibration_ = {
+                **calibration_summary(softmax(logits), micro_p, dev_y, self.temperature_),
+                "final_temperature": self.final_temperature_,
+            }
+            self.unknown_ = {"method": "msp", "threshold": unknown_threshold(1 - micro_p.max(1))}
 
     # ---- prediction ----------------------------------------------------------------------------------------
     def _logits(self, ids: list[list[int]]) -> np.ndarray:
@@ -181,12 +195,21 @@ class MicroEngine:
     def detach_onnx(self) -> None:
         self.sessions = []
 
-    def predict_proba(self, texts: list[str]) -> np.ndarray:
+    def predict_proba(self, texts: list[str], calibrated: bool = True) -> np.ndarray:
         logits = self._logits(encode(self.tokenizer, texts, self.config.max_length))
-        p = sigmoid(logits) if self.multilabel else softmax(logits / self.temperature_)
+        if self.multilabel:
+            p = sigmoid(logits)
+        else:
+            p = softmax(logits / (self.temperature_ if calibrated else 1.0))
         if self.nano is not None and self.blend_ > 0:
-            p = (1 - self.blend_) * p + self.blend_ * self.nano.predict_proba(texts)
+            p = (1 - self.blend_) * p + self.blend_ * self.nano.predict_proba(texts, calibrated=calibrated)
+            if calibrated and not self.multilabel and self.final_temperature_ != 1.0:
+                p = softmax(np.log(p + 1e-12) / self.final_temperature_)
         return p
+
+    def unknown_scores(self, texts: list[str]) -> np.ndarray:
+        """Higher = less like anything in training: 1 - the top calibrated probability."""
+        return np.asarray(1.0 - self.predict_proba(texts).max(1))
 
     # ---- persistence ---------------------------------------------------------------------------------------
     def save(self, directory: Path) -> None:
@@ -217,6 +240,9 @@ class MicroEngine:
         engine.temperature_ = float(meta["temperature"])
         engine.threshold_ = float(meta["threshold"])
         engine.blend_ = float(meta["blend"])
+        engine.final_temperature_ = float(meta.get("final_temperature", 1.0))
+        engine.calibration_ = meta.get("calibration", {})
+        engine.unknown_ = meta.get("unknown", {})
         if (directory / "nano").is_dir():
             engine.nano = NanoEngine.load(directory / "nano")
         engine.onnx_ = meta.get("onnx")
@@ -232,6 +258,9 @@ class MicroEngine:
             "temperature": self.temperature_,
             "threshold": self.threshold_,
             "blend": self.blend_,
+            "final_temperature": self.final_temperature_,
+            "calibration": self.calibration_,
+            "unknown": self.unknown_,
             "fit": self.fit_result_,
             **({"onnx": self.onnx_} if self.onnx_ else {}),
         }

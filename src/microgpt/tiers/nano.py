@@ -21,6 +21,7 @@ from sklearn.svm import LinearSVC
 from microgpt.backbones.ngram import NgramFeaturizer
 from microgpt.config import NanoConfig
 from microgpt.progress import Progress, no_progress
+from microgpt.routing.calibration import calibration_summary, unknown_threshold
 from microgpt.tiers.calibrate import best_threshold, dev_split, fit_platt, fit_temperature, sigmoid, softmax
 
 
@@ -39,6 +40,8 @@ class NanoEngine:
         self.temperature_ = 1.0
         self.threshold_ = 0.5
         self.platt_ = (1.0, 0.0)  # multilabel: p = sigmoid(a * margin + b)
+        self.calibration_: dict[str, float] = {}  # ECE before/after the temperature, on the dev split
+        self.unknown_: dict[str, Any] = {}  # how unknown inputs are flagged: method and threshold (from dev)
 
     # ---- training ------------------------------------------------------------------------------------------
     def fit(
@@ -57,6 +60,9 @@ class NanoEngine:
                 self.threshold_ = best_threshold(sigmoid(self.platt_[0] * scores + self.platt_[1]), targets[dev_idx])
             else:
                 self.temperature_ = fit_temperature(scores, targets[dev_idx])
+                after = softmax(scores / self.temperature_)
+                self.calibration_ = calibration_summary(softmax(scores), after, targets[dev_idx], self.temperature_)
+                self.unknown_ = {"method": "msp", "threshold": unknown_threshold(1 - after.max(1))}
         progress("fit", 2, 3)
         self._fit_weights(texts, targets)
         progress("fit", 3, 3)
@@ -109,11 +115,15 @@ class NanoEngine:
         x = self.featurizer.transform(texts)
         return np.asarray(x @ self.coef_) + self.intercept_  # (N, L)
 
-    def predict_proba(self, texts: list[str]) -> np.ndarray:
+    def predict_proba(self, texts: list[str], calibrated: bool = True) -> np.ndarray:
         scores = self.decision(texts)
         if self.multilabel:
             return sigmoid(self.platt_[0] * scores + self.platt_[1])
-        return softmax(scores / self.temperature_)
+        return softmax(scores / (self.temperature_ if calibrated else 1.0))
+
+    def unknown_scores(self, texts: list[str]) -> np.ndarray:
+        """Higher = less like anything in training: 1 - the top calibrated probability (measured best for nano)."""
+        return np.asarray(1.0 - self.predict_proba(texts).max(1))
 
     # ---- persistence ---------------------------------------------------------------------------------------
     def save(self, directory: Path) -> None:
@@ -135,6 +145,8 @@ class NanoEngine:
         engine.temperature_ = float(meta["temperature"])
         engine.threshold_ = float(meta["threshold"])
         engine.platt_ = (float(meta["platt"][0]), float(meta["platt"][1]))
+        engine.calibration_ = meta.get("calibration", {})
+        engine.unknown_ = meta.get("unknown", {})
         return engine
 
     def describe(self) -> dict[str, Any]:
@@ -145,4 +157,6 @@ class NanoEngine:
             "threshold": self.threshold_,
             "platt": list(self.platt_),
             "n_features": int(self.coef_.shape[0]),
+            "calibration": self.calibration_,
+            "unknown": self.unknown_,
         }

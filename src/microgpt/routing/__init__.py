@@ -1,0 +1,1 @@
+"""Deciding what to do with a prediction: calibration, cascade policy, LLM fallback."""
