@@ -11,6 +11,7 @@ import numpy as np
 
 from microgpt.data.records import Dataset
 from microgpt.errors import DataError
+from microgpt.evaluation.html import render as render_html
 from microgpt.evaluation.metrics import classification_metrics, field_metrics, span_metrics, tagging_metrics
 from microgpt.module import update_manifest
 from microgpt.progress import Progress, no_progress
@@ -29,6 +30,7 @@ def evaluate(
     if len(data) == 0:
         raise DataError("no examples to evaluate on", hint="pass a labelled .csv/.jsonl file with at least one row")
     start = time.perf_counter()
+    confusion: tuple[list[str], list[str]] | None = None
     if model.task == "extract":
         metrics = _extraction_metrics(model, data, progress)
     elif model.task == "tag":
@@ -37,7 +39,9 @@ def evaluate(
         gold = data.labels
         unknown = sorted(set(gold) - set(model.labels_))
         proba = _predict_proba(model, data, progress)
-        metrics = classification_metrics(gold, [model.labels_[int(i)] for i in proba.argmax(1)])
+        pred = [model.labels_[int(i)] for i in proba.argmax(1)]
+        confusion = (gold, pred)
+        metrics = classification_metrics(gold, pred)
         metrics.update(trust_metrics(model, data, proba))
         if unknown:
             metrics["unknown_labels"] = unknown  # gold labels the model was never trained on: always wrong
@@ -57,6 +61,7 @@ def evaluate(
         target.mkdir(parents=True, exist_ok=True)
         (target / "report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False))
         (target / "REPORT.md").write_text(markdown(report))
+        (target / "report.html").write_text(render_html(report, *(confusion or (None, None))))
         if (target / "microgpt.json").exists():
             headline = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
             update_manifest(target, metrics={**headline, "data": data.name})
@@ -159,6 +164,19 @@ def markdown(report: dict[str, Any]) -> str:
     if m.get("top_confusions"):
         lines += ["", "## Top confusions", "", "| gold | predicted | count |", "|---|---|---|"]
         lines += [f"| {c['gold']} | {c['predicted']} | {c['count']} |" for c in m["top_confusions"]]
+    if m.get("policy"):
+        pol = m["policy"]
+        precision = "—" if pol["precision_answered"] is None else f"{pol['precision_answered']:.3f}"
+        lines += [
+            "",
+            "## Cascade policy on this data",
+            "",
+            f"Threshold {pol['threshold']:.3f} ({pol['target']}, chosen on {pol['chosen_on']}): answered "
+            f"{pol['answered']:.1%} at precision {precision}, escalated {pol['escalated']:.1%}, "
+            f"queued {pol['queued']:.1%}.",
+        ]
+    if "reliability" in m:
+        lines += ["", "Figures (confusion matrix, reliability diagram, accuracy vs coverage): `report.html`."]
     if m.get("unknown_labels"):
         lines += [
             "",
