@@ -162,3 +162,19 @@ def test_extract_from_the_cli(tmp_path):
     (tmp_path / "bad.jsonl").write_text('{"text": "for 4", "spans": [{"start": 4, "end": 9, "label": "people"}]}\n')
     proc = run("train", str(tmp_path / "bad.jsonl"), "--task", "extract", "--out", str(tmp_path / "m2"))
     assert proc.returncode == 1 and "outside the text" in proc.stderr and "hint:" in proc.stderr
+
+
+def test_policy_is_chosen_on_held_out_data_and_predict_shows_the_decision(trained):
+    root, _ = trained
+    proc = run("policy", str(root / "m"), str(root / "test.csv"), "--text-col", "message", "--label-col", "route",
+               "--min-precision", "0.9", "--below", "queue")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "threshold" in proc.stdout and "min_precision=0.9" in proc.stdout
+    manifest = json.loads((root / "m" / "microgpt.json").read_text())
+    assert manifest["policy"]["below"] == "queue" and manifest["policy"]["precision"] >= 0.9
+    proc = run("predict", str(root / "m"), "-", stdin="I was charged twice for one order\nxq zv plm\n")
+    rows = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert all(r["decision"] in ("answer", "queue") for r in rows)
+    assert {r["decision"] for r in rows} >= {"answer"}
+    proc = run("policy", str(root / "m"), str(root / "test.csv"), "--text-col", "message", "--label-col", "route")
+    assert proc.returncode == 1 and "one target" in proc.stderr

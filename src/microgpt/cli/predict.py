@@ -12,6 +12,7 @@ from typing import Any
 import typer
 
 from microgpt.errors import ConfigError, DataError
+from microgpt.routing.cascade import decide
 from microgpt.tasks.base import Task, load
 
 
@@ -96,7 +97,10 @@ def _emit(
             }
         else:
             best = int(row.argmax())
-            out = {"label": model.labels_[best], "confidence": round(float(row[best]), 4)}
+            confidence = float(row[best])
+            out = {"label": model.labels_[best], "confidence": round(confidence, 4)}
+            threshold = getattr(model, "unknown_threshold_", float("inf"))
+            out.update(decide(model.labels_[best], confidence, 1 - confidence > threshold, model.policy_).to_json())
         if ident is not None:
             out = {"id": ident, **out}
         out["text"] = text
