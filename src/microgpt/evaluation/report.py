@@ -24,6 +24,7 @@ def evaluate(
     out_dir: str | Path | None = None,
     write: bool = True,
     progress: Progress = no_progress,
+    with_cost: bool = True,
 ) -> dict[str, Any]:
     """Metrics of `model` on `data`; written into `out_dir` (default: the module's own directory, if saved)."""
     model._check_fitted()
@@ -31,14 +32,20 @@ def evaluate(
         raise DataError("no examples to evaluate on", hint="pass a labelled .csv/.jsonl file with at least one row")
     start = time.perf_counter()
     confusion: tuple[list[str], list[str]] | None = None
-    if model.task == "extract":
+    if model.task == "reply":
+        from microgpt.evaluation.generation import generation_metrics
+
+        metrics = generation_metrics(model, data, progress)
+    elif model.task == "extract":
         metrics = _extraction_metrics(model, data, progress)
     elif model.task == "tag":
         metrics = tagging_metrics([list(x) for x in data.label_sets], _predict(model, data, progress))
     else:
         gold = data.labels
         unknown = sorted(set(gold) - set(model.labels_))
+        t0 = time.perf_counter()
         proba = _predict_proba(model, data, progress)
+        throughput = len(data) / max(time.perf_counter() - t0, 1e-9)
         pred = [model.labels_[int(i)] for i in proba.argmax(1)]
         confusion = (gold, pred)
         metrics = classification_metrics(gold, pred)
@@ -56,6 +63,8 @@ def evaluate(
         "auto": getattr(model, "auto_report_", None),
         "evaluated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
+    if model.task == "classify" and with_cost:
+        report["cost"] = _cost(model, data, throughput, metrics.get("policy"))
     target = Path(out_dir) if out_dir is not None else getattr(model, "path_", None)
     if write and target is not None:
         target.mkdir(parents=True, exist_ok=True)
@@ -113,6 +122,23 @@ def trust_metrics(model: Any, data: Dataset, proba: np.ndarray) -> dict[str, Any
     return out
 
 
+def _cost(model: Any, data: Dataset, throughput: float, policy: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Cost per 1,000 requests (small model, cascade, LLM only); None when the token counter is unavailable."""
+    from microgpt.errors import MicroGPTError
+    from microgpt.evaluation.cost import cost_table
+
+    examples: dict[str, list[str]] = {}
+    for e in data:  # stand-ins for training examples in the fallback prompt: two a label, of realistic length
+        if e.label is not None and len(examples.setdefault(e.label, [])) < 2:
+            examples[e.label].append(e.text)
+    try:
+        table = cost_table(data.texts, model.labels_, throughput, policy["escalated"] if policy else None,
+                           examples=examples)  # fmt: skip
+    except (ImportError, MicroGPTError) as err:  # the backbone package is optional for nano-only installs
+        return {"rows": [], "assumptions": [f"not computed: {err}"]}
+    return table
+
+
 def _gold_index(model: Any, data: Dataset) -> np.ndarray:
     index = {label: i for i, label in enumerate(model.labels_)}
     return np.array([index.get(label, -1) for label in data.labels])
@@ -142,6 +168,10 @@ def _fields_from_spans(text: str, spans: list[Any]) -> dict[str, list[str]]:
 
 
 def markdown(report: dict[str, Any]) -> str:
+    if report["task"] == "reply":
+        from microgpt.evaluation.generation import markdown as reply_markdown
+
+        return reply_markdown(report)
     m = report["metrics"]
     lines = [
         f"# Evaluation report — {report['task']} ({report['tier']} tier)",
@@ -175,6 +205,11 @@ def markdown(report: dict[str, Any]) -> str:
             f"{pol['answered']:.1%} at precision {precision}, escalated {pol['escalated']:.1%}, "
             f"queued {pol['queued']:.1%}.",
         ]
+    cost = report.get("cost")
+    if cost and cost.get("rows"):
+        lines += ["", "## Cost per 1,000 requests", "", "| system | USD / 1k | how |", "|---|---|---|"]
+        lines += [f"| {r['system']} | {r['usd_per_1k']:.6f} | {r['how']} |" for r in cost["rows"]]
+        lines += ["", *(f"- {a}" for a in cost["assumptions"])]
     if "reliability" in m:
         lines += ["", "Figures (confusion matrix, reliability diagram, accuracy vs coverage): `report.html`."]
     if m.get("unknown_labels"):

@@ -118,3 +118,56 @@ def decide(label: str, confidence: float, unknown: bool, policy: Policy | None) 
     if confidence < policy.threshold:
         return Decision(label, confidence, policy.below, "low_confidence", unknown)
     return Decision(label, confidence, "answer", None, unknown, answer=label)
+
+
+class Cascade:
+    """Runs the policy end to end: answers what the model is sure of, asks the fallback model for the escalated
+    texts (its answers are logged as teacher labels), and queues for a person what the policy queues, what the
+    fallback could not answer (timeout, error, budget) and what it called unknown — nothing is dropped.
+
+        cascade = Cascade(clf, "ticket-router", teacher=LabelTeacher(LLMClient(FallbackConfig.from_env()), clf.labels_),
+                          store=Store())
+        for d in cascade.run(texts): print(d.answer, d.answered_by, d.action, d.reason)
+    """
+
+    def __init__(self, model: Any, module: str, *, teacher: Any = None, store: Any = None, version: int | None = None):
+        self.model = model
+        self.module = module
+        self.teacher = teacher
+        self.store = store
+        self.version = version
+
+    def run(self, texts: list[str]) -> list[Decision]:
+        from microgpt.routing.fallback import FallbackError
+
+        decisions = self.model.decide(texts)
+        for text, d in zip(texts, decisions, strict=True):
+            if d.action == "escalate" and self.teacher is not None:
+                try:
+                    answer = self.teacher.label(text)
+                except FallbackError as err:
+                    self._queue(text, d, f"fallback_failed: {type(err).__name__}")
+                    continue
+                if self.store is not None:
+                    r = answer.result
+                    self.store.log_teacher(
+                        self.module, text, answer.label, self.teacher.client.config.model, answer.raw,
+                        r.prompt_tokens, r.completion_tokens, r.cost_usd,
+                    )  # fmt: skip
+                if answer.label is None:
+                    self._queue(text, d, "teacher_unknown")
+                else:
+                    d.answer, d.answered_by = answer.label, "fallback"
+            elif d.action == "escalate":  # no fallback configured: a person decides
+                self._queue(text, d, d.reason or "low_confidence")
+            elif d.action == "queue":
+                self._queue(text, d, d.reason or "queued")
+        return decisions
+
+    def _queue(self, text: str, d: Decision, reason: str) -> None:
+        d.action, d.reason, d.answer = "queue", reason, None
+        if self.store is not None:
+            d.extra["review_id"] = self.store.enqueue_review(
+                self.module, text, version=self.version, prediction={"label": d.label}, confidence=d.confidence,
+                reason=reason,
+            )  # fmt: skip
