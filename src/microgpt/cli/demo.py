@@ -117,4 +117,7 @@ def _extract_demo(console: Console, tier: str, bookings_out: Path, invoices_out:
             )
             table.add_row(ex.text, shown)
         console.print(table)
-        console.print(f'try: microgpt predict {out} "{new[0].splitlines()[0]}"')
+        if "\n" in new[0]:  # a document: one JSON object per line on stdin keeps its line breaks
+            console.print(f"""try: echo '{{"text": "ACME LTD\\nTOTAL: RM 9.00"}}' | microgpt predict {out} -""")
+        else:
+            console.print(f'try: microgpt predict {out} "{new[0]}"')
