@@ -146,7 +146,7 @@ def test_feedback_lands_in_the_store(server, home):
 @pytest.mark.parametrize(
     "path, payload, status, words",
     [
-        ("/v1/modules/nope/predict", {"text": "hi"}, 404, "available: router, tags"),
+        ("/v1/modules/nope/predict", {"text": "hi"}, 404, "available: bookings, router, tags"),
         ("/v1/modules/router/predict", {"text": "x" * 501}, 413, "limit of 500"),
         ("/v1/modules/router/predict", {"texts": ["a"] * 9}, 413, "limit of 8"),
         ("/v1/modules/router/predict", {"texts": ["a b"] * 8, "pad": "x" * 25_000}, 413, "20,000-byte limit"),

@@ -31,7 +31,20 @@ def _root(verbose: bool = typer.Option(False, "--verbose", "-v", help="Show trac
 
 
 def _register() -> None:
-    from microgpt.cli import demo, evaluate, export, keys, modules, predict, serve, train
+    from microgpt.cli import (
+        demo,
+        evaluate,
+        export,
+        keys,
+        label,
+        modules,
+        policy,
+        predict,
+        retrain,
+        review,
+        serve,
+        train,
+    )
 
     app.command("train")(train.train_cmd)
     app.command("evaluate")(evaluate.evaluate_cmd)
@@ -39,8 +52,12 @@ def _register() -> None:
     app.command("demo")(demo.demo_cmd)
     app.command("serve")(serve.serve_cmd)
     app.command("export")(export.export_cmd)
+    app.command("policy")(policy.policy_cmd)
+    app.command("retrain")(retrain.retrain_cmd)
     app.add_typer(modules.app, name="modules")
     app.add_typer(keys.app, name="keys")
+    app.command("label")(label.label_cmd)
+    app.add_typer(review.app, name="review")
 
 
 def main() -> None:

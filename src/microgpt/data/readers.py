@@ -7,6 +7,7 @@ import difflib
 import io
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,9 @@ from microgpt.extract.spans import check_spans
 # Tried in order when the caller names no column, so common exports (Banking77's `category`) just work.
 TEXT_COLUMNS = ("text", "message", "utterance", "query", "input")
 LABEL_COLUMNS = ("label", "labels", "category", "intent", "intents", "class", "target")
+# Kept in `Example.meta` when a row has them: where a label came from ("teacher", "review", "user") and which model.
+META_COLUMNS = ("source", "teacher")
+REPLY_COLUMNS = ("reply", "response", "answer", "output")
 
 
 def read_examples(
@@ -27,8 +31,12 @@ def read_examples(
     label_sep: str | None = None,
     min_per_label: int = 2,
     require_labels: bool = True,
+    reply_col: str | None = None,
 ) -> Dataset:
-    """Read a `.csv` or `.jsonl` file into a `Dataset` for `task` ('classify', 'tag' or 'extract').
+    """Read a `.csv` or `.jsonl` file into a `Dataset` for `task` ('classify', 'tag', 'extract' or 'reply').
+
+    Reply data has a message (`text_col`) and the reply sent to it (`reply_col`, default `reply`, `response`, ...),
+    optionally its intent (`label_col`, found if named `intent`, `label`, ...) and, in JSONL, a `fields` object.
 
     Extraction data is JSONL with `text` and either `spans` (``[{"start", "end", "label"}]``, character offsets,
     end-exclusive) or `fields` (``{name: value or [values]}``), and optionally `context` (e.g. the slot just asked for).
@@ -66,6 +74,16 @@ def read_examples(
         if task == "extract":
             examples.append(_extract_example(row, text_col or "text", f"{path.name}:{line_no}"))
             continue
+        if task == "reply":
+            if columns is None:
+                columns = list(row)
+                tcol = _pick_column(columns, text_col, (*TEXT_COLUMNS, "instruction", "question"), "text", path)
+                rcol = _pick_column(columns, reply_col, REPLY_COLUMNS, "reply", path)
+                # the intent is optional; named, it must exist
+                lcol = _pick_column(columns, label_col, LABEL_COLUMNS, "label", path) if label_col else None
+                lcol = lcol or _maybe_column(columns, None, ("intent", *LABEL_COLUMNS))
+            examples.append(_reply_example(row, tcol or "", rcol, lcol, f"{path.name}:{line_no}"))
+            continue
         if columns is None:
             columns = list(row)
             tcol = _pick_column(columns, text_col, TEXT_COLUMNS, "text", path)
@@ -82,11 +100,14 @@ def read_examples(
                 hint="remove the row or fill in its text; whitespace-only texts cannot be learned from",
             )
         target = row.get(lcol) if lcol else None
-        examples.append(_make_example(value, target, task, label_sep, where, require_labels, lcol))
+        example = _make_example(value, target, task, label_sep, where, require_labels, lcol)
+        meta = {k: row[k].strip() for k in META_COLUMNS if k not in (tcol, lcol) and isinstance(row.get(k), str)}
+        meta = {k: v for k, v in meta.items() if v}
+        examples.append(replace(example, meta=meta) if meta else example)
     if not examples:
         raise DataError(f"{path} has a header but no data rows", hint="add examples below the header")
     data = Dataset(examples, name=path.stem)
-    if require_labels and min_per_label > 0 and task != "extract":
+    if require_labels and min_per_label > 0 and task not in ("extract", "reply"):
         check_label_counts(data, min_per_label)
     return data
 
@@ -161,7 +182,7 @@ def _pick_column(columns: list[str], wanted: str | None, candidates: tuple[str, 
     found = _maybe_column(columns, wanted, candidates)
     if found is not None:
         return found
-    flag = "--text-col" if role == "text" else "--label-col"
+    flag = {"text": "--text-col", "reply": "--reply-col"}.get(role, "--label-col")
     shown = ", ".join(repr(c) for c in columns)
     if wanted is not None:
         lower = {c.lower(): c for c in columns}
@@ -258,3 +279,25 @@ def _extract_example(row: dict[str, Any], text_col: str, where: str) -> Example:
             raise DataError(f"fields at {where} must be an object", hint='e.g. "fields": {"total": "9.00"}')
         return Example(text=text, fields=fields, context=context, source=where)
     raise DataError(f"row at {where} has neither 'spans' nor 'fields'", hint="annotate it, or drop the row")
+
+
+def _reply_example(row: dict[str, Any], tcol: str, rcol: str, lcol: str | None, where: str) -> Example:
+    text, reply = row.get(tcol), row.get(rcol)
+    if not isinstance(text, str) or not text.strip():
+        raise DataError(f"empty or missing message at {where} (column {tcol!r})", hint="fill in its text or drop it")
+    if not isinstance(reply, str) or not reply.strip():
+        raise DataError(
+            f"empty or missing reply at {where} (column {rcol!r})",
+            hint="every message needs the reply that was sent to it; drop rows without one",
+        )
+    label = row.get(lcol) if lcol else None
+    label = str(label).strip() or None if isinstance(label, (str, int)) and not isinstance(label, bool) else None
+    fields = row.get("fields")
+    if isinstance(fields, str) and fields.strip().startswith("{"):
+        try:
+            fields = json.loads(fields)
+        except json.JSONDecodeError:
+            raise DataError(f"fields at {where} do not parse as JSON", hint='e.g. {"Order Number": "A-17"}') from None
+    if fields is not None and not isinstance(fields, dict):
+        raise DataError(f"fields at {where} must be an object", hint='e.g. "fields": {"Order Number": "A-17"}')
+    return Example(text=text, reply=reply, label=label, fields=fields or None, source=where)

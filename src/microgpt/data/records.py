@@ -32,7 +32,7 @@ class Span:
 
 @dataclass(frozen=True)
 class Example:
-    """One record: `text` plus its target — `label` (classify), `labels` (tag), `spans` or `fields` (extract).
+    """One record: `text` plus its target — `label` (classify), `labels` (tag), `spans` or `fields` (extract), `reply`.
 
     `context` is optional extra input for extraction, e.g. the slot a dialogue system just asked for ("people"), which
     is what makes a bare "13" readable. `source` says where the row came from (e.g. ``"data.csv:17"``) so errors can
@@ -45,6 +45,7 @@ class Example:
     spans: tuple[Span, ...] | None = None
     fields: dict[str, Any] | None = field(default=None, compare=False)
     context: str | None = None
+    reply: str | None = None  # the reply sent to `text` (task reply; `label` may carry its intent, `fields` its values)
     source: str = ""
     meta: dict[str, str] = field(default_factory=dict, compare=False)
 
@@ -138,6 +139,8 @@ class Dataset(Sequence[Example]):
             target: Any = e.label if e.labels is None else list(e.labels)
             if e.spans is not None or e.fields is not None:
                 target = [[(s.start, s.end, s.label) for s in e.spans or ()], e.fields, e.context]
+            if e.reply is not None:
+                target = [target, e.reply, e.fields]
             h.update(json.dumps([e.text, target], ensure_ascii=False).encode())
             h.update(b"\n")
         return h.hexdigest()

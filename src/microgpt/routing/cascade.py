@@ -72,6 +72,10 @@ class Decision:
         }
         if self.reason:
             out["reason"] = self.reason
+        if self.answered_by != "model":
+            out.update(answer=self.answer, answered_by=self.answered_by)
+        if "review_id" in self.extra:
+            out["review_id"] = self.extra["review_id"]
         return out
 
 
@@ -138,31 +142,36 @@ class Cascade:
         self.version = version
 
     def run(self, texts: list[str]) -> list[Decision]:
-        from microgpt.routing.fallback import FallbackError
-
         decisions = self.model.decide(texts)
         for text, d in zip(texts, decisions, strict=True):
-            if d.action == "escalate" and self.teacher is not None:
-                try:
-                    answer = self.teacher.label(text)
-                except FallbackError as err:
-                    self._queue(text, d, f"fallback_failed: {type(err).__name__}")
-                    continue
-                if self.store is not None:
-                    r = answer.result
-                    self.store.log_teacher(
-                        self.module, text, answer.label, self.teacher.client.config.model, answer.raw,
-                        r.prompt_tokens, r.completion_tokens, r.cost_usd,
-                    )  # fmt: skip
-                if answer.label is None:
-                    self._queue(text, d, "teacher_unknown")
-                else:
-                    d.answer, d.answered_by = answer.label, "fallback"
-            elif d.action == "escalate":  # no fallback configured: a person decides
-                self._queue(text, d, d.reason or "low_confidence")
-            elif d.action == "queue":
-                self._queue(text, d, d.reason or "queued")
+            self.settle(text, d)
         return decisions
+
+    def settle(self, text: str, d: Decision) -> Decision:
+        """Carry out one decision: ask the fallback for an escalation, queue what is queued or failed."""
+        from microgpt.routing.fallback import FallbackError
+
+        if d.action == "escalate" and self.teacher is not None:
+            try:
+                answer = self.teacher.label(text)
+            except FallbackError as err:
+                self._queue(text, d, f"fallback_failed: {err.reason}")
+                return d
+            if self.store is not None:
+                r = answer.result
+                self.store.log_teacher(
+                    self.module, text, answer.label, self.teacher.client.config.model, answer.raw,
+                    r.prompt_tokens, r.completion_tokens, r.cost_usd,
+                )  # fmt: skip
+            if answer.label is None:
+                self._queue(text, d, "teacher_unknown")
+            else:
+                d.answer, d.answered_by = answer.label, "fallback"
+        elif d.action == "escalate":  # no fallback configured: a person decides
+            self._queue(text, d, d.reason or "low_confidence")
+        elif d.action == "queue":
+            self._queue(text, d, d.reason or "queued")
+        return d
 
     def _queue(self, text: str, d: Decision, reason: str) -> None:
         d.action, d.reason, d.answer = "queue", reason, None

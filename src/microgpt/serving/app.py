@@ -23,15 +23,26 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from microgpt.errors import DataError, MicroGPTError
+from microgpt.routing.cascade import Cascade, Decision, decide
+from microgpt.routing.fallback import LabelTeacher
 from microgpt.serving.schemas import (
     FeedbackRequest,
     ModuleInfo,
     Prediction,
     PredictRequest,
     PredictResponse,
+    ReviewItem,
+    ReviewResolveRequest,
     ServeSettings,
 )
-from microgpt.store.db import PredictionLog, Store, prediction_row
+from microgpt.store.db import (
+    REVIEW_STATUSES,
+    PredictionLog,
+    ReviewConflictError,
+    ReviewNotFoundError,
+    Store,
+    prediction_row,
+)
 from microgpt.store.registry import Registry, RegistryError
 
 log = logging.getLogger(__name__)
@@ -140,6 +151,16 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     )
     errors_total = Counter("microgpt_errors_total", "Error responses", ["module", "status"], registry=metrics)
     state = {"ready": False}
+    fallback = _fallback_client()
+    cascades: dict[tuple[str, int], Cascade] = {}
+
+    def cascade_for(name: str, version: int, model: Any) -> Cascade:
+        """One cascade per live module version: its labels make the fallback's prompt."""
+        key = (name, version)
+        if key not in cascades:
+            teacher = LabelTeacher(fallback, model.labels_) if fallback is not None else None
+            cascades[key] = Cascade(model, name, teacher=teacher, store=store, version=version)
+        return cascades[key]
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -237,6 +258,13 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
                 )
         if model.task == "extract":
             outputs = [_extraction(x) for x in model.predict(texts, body.context, body.reference_date)]
+        elif model.task == "classify":
+            outputs = []
+            for text, row in zip(texts, model.predict_proba(texts), strict=True):
+                d = _decision(model, row)
+                if d.action != "answer":  # escalate to the fallback or queue for a person, off the event loop
+                    d = await run_in_threadpool(cascade_for(name, version, model).settle, text, d)
+                outputs.append(d.to_json())
         else:
             outputs = [_prediction(model, row) for row in model.predict_proba(texts)]
         elapsed_ms = (time.perf_counter() - start) * 1000 / len(texts)
@@ -279,6 +307,51 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         requests_total.labels(name, "feedback", "200").inc()
         return {"id": row_id}
 
+    # ---- review queue: texts a model did not answer alone, waiting for a person ------------------------------
+    def _review_call(item_id: str, action: Any) -> ReviewItem:
+        try:
+            action()
+        except ReviewNotFoundError as err:
+            raise HTTPError(404, err.message, "list the pending items: GET /v1/review") from None
+        except ReviewConflictError as err:
+            raise HTTPError(409, err.message, err.hint) from None
+        item = store.review_item(item_id)
+        requests_total.labels(item["module"] if item else "", "review", "200").inc()
+        return ReviewItem(**item)  # type: ignore[arg-type]
+
+    @app.get("/v1/review", dependencies=[Depends(authorize)])
+    def list_review(module: str | None = None, status: str = "pending", limit: int = 50) -> list[ReviewItem]:
+        if status != "all" and status not in REVIEW_STATUSES:
+            raise HTTPError(422, f"unknown review status {status!r}", f"use {', '.join(REVIEW_STATUSES)} or all")
+        if not 1 <= limit <= 1000:
+            raise HTTPError(422, f"limit {limit} is out of range", "ask for 1 to 1000 items")
+        return [ReviewItem(**item) for item in store.review_items(module, None if status == "all" else status, limit)]
+
+    @app.post("/v1/review/{item_id}/resolve", dependencies=[Depends(authorize)])
+    def resolve_review(item_id: str, body: ReviewResolveRequest) -> ReviewItem:
+        target: str | list[str] = body.label if body.label is not None else list(body.labels or [])
+        item = store.review_item(item_id)
+        if item is not None:
+            try:
+                _, model = models.get(item["module"])
+            except HTTPError:  # the module is gone or not promoted: keep the answer as given
+                model = None
+            if model is not None and model.task != "extract":
+                given = [target] if isinstance(target, str) else target
+                unknown = [x for x in given if x not in model.labels_]
+                if unknown:
+                    raise HTTPError(
+                        422,
+                        f"unknown label(s) {unknown} for module {item['module']!r}",
+                        f"known labels: {', '.join(model.labels_)}",
+                    )
+                target = given if model.task == "tag" else target
+        return _review_call(item_id, lambda: store.resolve_review(item_id, target, by="api"))
+
+    @app.post("/v1/review/{item_id}/skip", dependencies=[Depends(authorize)])
+    def skip_review(item_id: str) -> ReviewItem:
+        return _review_call(item_id, lambda: store.skip_review(item_id, by="api"))
+
     return app
 
 
@@ -286,8 +359,24 @@ def _prediction(model: Any, row: np.ndarray) -> dict[str, Any]:
     if model.task == "tag":
         idx = np.flatnonzero(row >= model.engine_.threshold_)
         return {"labels": [model.labels_[j] for j in idx], "confidences": [round(float(row[j]), 4) for j in idx]}
+    return _decision(model, row).to_json()
+
+
+def _decision(model: Any, row: np.ndarray) -> Decision:
     best = int(row.argmax())
-    return {"label": model.labels_[best], "confidence": round(float(row[best]), 4)}
+    confidence = float(row[best])
+    return decide(model.labels_[best], confidence, 1 - confidence > model.unknown_threshold_, model.policy_)
+
+
+def _fallback_client() -> Any:
+    """The LLM client for escalations when MICROGPT_LLM_BASE_URL is set; else escalations queue for a person."""
+    import os
+
+    if not os.environ.get("MICROGPT_LLM_BASE_URL"):
+        return None
+    from microgpt.routing.fallback import FallbackConfig, LLMClient
+
+    return LLMClient(FallbackConfig.from_env())
 
 
 def _extraction(ex: Any) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -44,6 +44,12 @@ class Prediction(BaseModel):
     labels: list[str] | None = None
     confidence: float | None = None
     confidences: list[float] | None = None
+    decision: str | None = Field(None, description="Classifiers: answer, escalate or queue (the module's policy).")
+    reason: str | None = Field(None, description="Why it is not answered: low_confidence or unknown_input.")
+    unknown: bool | None = Field(None, description="Classifiers: the input is unlike anything in training.")
+    answer: str | None = Field(None, description="The fallback model's label, when it answered an escalation.")
+    answered_by: str | None = Field(None, description="'fallback' when the large model answered.")
+    review_id: str | None = Field(None, description="The review-queue item, when the text waits for a person.")
     fields: dict[str, Any] | None = Field(None, description="Extractors: normalised field values (None if absent).")
     spans: list[dict[str, Any]] | None = Field(
         None, description="Extractors: label, start, end, text, confidence and normalised value of each span."
@@ -71,6 +77,36 @@ class FeedbackRequest(BaseModel):
             raise ValueError('send the correct answer as "label" (classifier) or "labels" (tagger)')
         if self.prediction_id is None and not self.text:
             raise ValueError('send "prediction_id" of a logged prediction, or the "text"')
+        return self
+
+
+class ReviewItem(BaseModel):
+    """A text waiting for (or given) a person's label."""
+
+    id: str
+    module: str
+    version: int | None = None
+    text: str
+    prediction: Any = Field(None, description="The model's answer when it was queued, if any.")
+    confidence: float | None = None
+    reason: str = Field(description="low_confidence, unknown_input, teacher_unknown, fallback_failed: <why>, ...")
+    status: Literal["pending", "resolved", "skipped"]
+    answer: str | list[str] | None = Field(None, description="The reviewer's label (or labels, for a tagger).")
+    resolved_by: str | None = None
+    created_at: str
+    resolved_at: str | None = None
+
+
+class ReviewResolveRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    label: str | None = Field(None, description="The correct label (classifier).", min_length=1)
+    labels: list[str] | None = Field(None, description="The correct labels (tagger).", min_length=1)
+
+    @model_validator(mode="after")
+    def _target(self) -> ReviewResolveRequest:
+        if (self.label is None) == (self.labels is None):
+            raise ValueError('send the correct answer as "label" (classifier) or "labels" (tagger)')
         return self
 
 

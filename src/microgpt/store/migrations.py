@@ -39,4 +39,35 @@ MIGRATIONS: list[str] = [
         revoked_at TEXT
     );
     """,
+    # 2: review queue (items a model should not answer alone) and teacher labels (answers of the fallback model)
+    """
+    CREATE TABLE review_queue (
+        id          TEXT PRIMARY KEY,           -- uuid4 hex
+        module      TEXT NOT NULL,
+        version     INTEGER,                    -- the module version that abstained, when known
+        text        TEXT NOT NULL,
+        prediction  TEXT,                       -- JSON: the model's answer, if it gave one
+        confidence  REAL,
+        reason      TEXT NOT NULL,              -- low_confidence, unknown_input, teacher_unknown, fallback_failed: ...
+        status      TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'resolved', 'skipped')),
+        answer      TEXT,                       -- JSON: the reviewer's label, or list of labels
+        resolved_by TEXT,
+        created_at  TEXT NOT NULL,
+        resolved_at TEXT
+    );
+    CREATE INDEX review_queue_status ON review_queue (status, module, created_at);
+    CREATE TABLE teacher_labels (
+        id                INTEGER PRIMARY KEY AUTOINCREMENT,
+        module            TEXT NOT NULL,
+        text              TEXT NOT NULL,
+        label             TEXT,                 -- JSON: the teacher's label, NULL when it answered unknown
+        teacher           TEXT NOT NULL,        -- the fallback model's name
+        raw               TEXT,                 -- its answer, word for word
+        prompt_tokens     INTEGER,
+        completion_tokens INTEGER,
+        cost_usd          REAL,
+        created_at        TEXT NOT NULL
+    );
+    CREATE INDEX teacher_labels_module ON teacher_labels (module, id);
+    """,
 ]

@@ -156,7 +156,7 @@ class Registry:
         path = self.path(name, version)
         try:
             model = self.load(name, version)
-            model.predict_proba(["registry smoke test"])
+            model.predict(["registry smoke test"])
         except MicroGPTError as err:
             raise RegistryError(
                 f"refusing to promote {name} v{version}: it does not load ({err.message})",
