@@ -8,9 +8,10 @@ import microgpt
 def test_all_is_exactly_the_public_api():
     assert sorted(microgpt.__all__) == sorted(
         [
-            "AutoConfig", "BackboneError", "Classifier", "ConfigError", "DataError", "Dataset", "Example",
-            "MicroConfig", "MicroGPTError", "ModuleFormatError", "NanoConfig", "NotFittedError", "Tagger",
-            "TrainConfig", "__version__", "evaluate", "load", "read_examples", "train", "train_test_split",
+            "AutoConfig", "BackboneError", "Classifier", "ConfigError", "DataError", "Dataset", "Draft", "Example",
+            "Extraction", "Extractor", "MicroConfig", "MicroGPTError", "ModuleFormatError", "NanoConfig",
+            "NotFittedError", "Replier", "Span", "Tagger", "TinyGPTConfig", "TrainConfig", "__version__", "evaluate",
+            "load", "read_examples", "train", "train_test_split",
         ]
     )  # fmt: skip
     for name in microgpt.__all__:

@@ -10,7 +10,7 @@ microgpt.load("router/").predict(["I was charged twice"])
 from __future__ import annotations
 
 from microgpt.api import train
-from microgpt.config import AutoConfig, MicroConfig, NanoConfig, TrainConfig
+from microgpt.config import AutoConfig, MicroConfig, NanoConfig, TinyGPTConfig, TrainConfig
 from microgpt.data.readers import read_examples
 from microgpt.data.records import Dataset, Example, Span
 from microgpt.data.splits import train_test_split
@@ -26,6 +26,7 @@ from microgpt.evaluation.report import evaluate
 from microgpt.tasks.base import load
 from microgpt.tasks.classify import Classifier
 from microgpt.tasks.extract import Extraction, Extractor
+from microgpt.tasks.reply import Draft, Replier
 from microgpt.tasks.tag import Tagger
 
 __version__ = "0.1.0"
@@ -37,6 +38,7 @@ __all__ = [
     "ConfigError",
     "DataError",
     "Dataset",
+    "Draft",
     "Example",
     "Extraction",
     "Extractor",
@@ -45,8 +47,10 @@ __all__ = [
     "ModuleFormatError",
     "NanoConfig",
     "NotFittedError",
+    "Replier",
     "Span",
     "Tagger",
+    "TinyGPTConfig",
     "TrainConfig",
     "__version__",
     "evaluate",

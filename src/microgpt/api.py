@@ -27,12 +27,14 @@ def train(
     date_order: str = "DMY",
     progress: Progress = no_progress,
 ) -> Task:
-    """Train a `task` model ('classify', 'tag' or 'extract') on `tier` and, with `out`, save it there as a module.
+    """Train a `task` model ('classify', 'tag', 'extract' or 'reply') on `tier` and, with `out`, save it as a module.
 
-    `schema` and `date_order` apply to 'extract' (see `microgpt.Extractor`).
+    `schema` and `date_order` apply to 'extract' (see `microgpt.Extractor`); for 'reply', `micro` holds the
+    `TinyGPTConfig` settings (see `microgpt.Replier`).
     """
     from microgpt.tasks.classify import Classifier
     from microgpt.tasks.extract import Extractor
+    from microgpt.tasks.reply import Replier
     from microgpt.tasks.tag import Tagger
 
     if task not in TASKS:
@@ -45,6 +47,10 @@ def train(
             raise ConfigError("the auto tier is not available for extraction yet", hint="use tier nano or micro")
         extractor = Extractor(tier, schema=schema, date_order=date_order, nano=nano, micro=micro, seed=seed)
         model = extractor.fit(data, progress=progress)
+    elif task == "reply":
+        if auto:
+            raise ConfigError("the auto tier is not available for replies yet", hint="use tier nano or micro")
+        model = Replier(tier, nano=nano, micro=micro, seed=seed).fit(data, progress=progress)
     else:
         cls = Classifier if task == "classify" else Tagger
         model = cls(tier, nano=nano, micro=micro, auto=auto, seed=seed).fit(data, progress=progress)

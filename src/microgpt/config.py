@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from microgpt.errors import ConfigError
 
-TASKS = ("classify", "tag", "extract")
+TASKS = ("classify", "tag", "extract", "reply")
 TIERS = ("nano", "micro", "auto")
 
 
@@ -72,10 +72,39 @@ class AutoConfig(_Frozen):
     dev_fraction: float = Field(0.15, gt=0, lt=0.5)
 
 
+class TinyGPTConfig(_Frozen):
+    """`tinygpt`, the reply task's micro tier: a small decoder-only transformer trained from scratch on message → reply
+    pairs (backbones/tinygpt.py). Defaults: measured on Bitext customer support on 2 CPU cores (BENCHMARKS.md)."""
+
+    backbone: Literal["tinygpt"] = "tinygpt"  # our own decoder; the only one for now
+    vocab_size: int = Field(4096, ge=300, le=65536)  # byte-level BPE trained on the data (+5 special tokens)
+    block_size: int = Field(512, ge=32, le=4096)  # message + reply tokens; longer training replies are cut
+    max_message_tokens: int = Field(96, ge=4)  # a longer message is cut to its first tokens, with a warning
+    n_layer: int = Field(4, ge=1, le=24)
+    n_head: int = Field(4, ge=1, le=64)
+    n_embd: int = Field(256, ge=8, le=2048)  # a multiple of n_head
+    dropout: float = Field(0.1, ge=0, lt=1)
+    epochs: float = Field(10.0, gt=0)
+    batch_size: int = Field(16, ge=1)
+    lr: float = Field(1e-3, gt=0)  # peak AdamW rate, cosine-decayed to lr * min_lr_ratio over the run
+    min_lr_ratio: float = Field(0.1, ge=0, le=1)
+    weight_decay: float = Field(0.1, ge=0)
+    warmup_steps: int = Field(100, ge=0)
+    grad_clip: float = Field(1.0, gt=0)
+    intent_dropout: float = Field(0.5, ge=0, le=1)  # share of training prompts shown without their intent
+    route_intents: bool = True  # data with intents: a nano classifier picks the intent when the caller gives none
+    max_new_tokens: int = Field(400, ge=1)  # generation always stops here (or at the block size) if no end-of-reply
+    dev_fraction: float = Field(0.03, ge=0, lt=0.5)  # held out to report the dev loss per epoch
+    max_steps: int | None = Field(None, ge=1)  # cap for smoke tests
+    max_minutes: float | None = Field(25.0, gt=0)  # wall-clock cap; the learning-rate schedule ends with it
+    bf16: bool | None = None  # bfloat16 autocast while training; None = on where the CPU has native bf16
+    threads: int | None = Field(2, ge=1)  # torch threads while training and generating
+
+
 class TrainConfig(_Frozen):
     """Everything `train` needs: task, tier, seed and the settings of each tier."""
 
-    task: Literal["classify", "tag", "extract"] = "classify"
+    task: Literal["classify", "tag", "extract", "reply"] = "classify"
     tier: Literal["nano", "micro", "auto"] = "nano"
     seed: int = 0
     nano: NanoConfig = NanoConfig()

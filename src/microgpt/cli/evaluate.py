@@ -23,13 +23,14 @@ def evaluate_cmd(
     text_col: str = typer.Option(None, "--text-col"),
     label_col: str = typer.Option(None, "--label-col"),
     label_sep: str = typer.Option(None, "--label-sep"),
+    reply_col: str = typer.Option(None, "--reply-col", help="reply: the reference reply column."),
 ) -> None:
     """Score a module on labelled data; writes report.json and REPORT.md into the module."""
     if format not in ("table", "json"):
         raise ConfigError(f"unknown --format {format!r}", hint="use --format table or --format json")
     model = load(module)
     dataset = read_examples(data, task=model.task, text_col=text_col, label_col=label_col, label_sep=label_sep,
-                            min_per_label=0)  # fmt: skip
+                            min_per_label=0, reply_col=reply_col)  # fmt: skip
     with progress_bar(Console(stderr=True)) as progress:
         report = evaluate(model, dataset, progress=progress)
     metrics = report["metrics"]

@@ -24,9 +24,21 @@ def predict_cmd(
     reference_date: str = typer.Option(
         None, "--reference-date", help="extract: resolve 'next Friday' against this ISO date (default: today)."
     ),
+    field: list[str] = typer.Option(None, "--field", help="reply: fill a placeholder: 'Order Number=A17'."),
+    intent: str = typer.Option(None, "--intent", help="reply: the message's intent, if known."),
+    max_tokens: int = typer.Option(None, "--max-tokens", help="reply: stop the draft after this many tokens."),
+    temperature: float = typer.Option(0.0, "--temperature", help="reply: 0 = greedy; > 0 samples."),
+    top_p: float = typer.Option(1.0, "--top-p", help="reply: nucleus sampling mass (with --temperature)."),
+    seed: int = typer.Option(None, "--seed", help="reply: seed for sampling."),
 ) -> None:
-    """Label texts with a trained module; prints one JSON object per text (extract: fields and spans)."""
+    """Label texts with a trained module; prints one JSON object per text (extract: fields and spans).
+
+    A reply module streams its draft for one TEXT to stdout as it is written (stdin: one JSON line per message)."""
     model = load(module)
+    if model.task == "reply":
+        gen = {"max_new_tokens": max_tokens, "temperature": temperature, "top_p": top_p, "seed": seed}
+        _reply(model, module, text, _fields(field or []), intent, gen)
+        return
     emit = functools.partial(_emit, model, context=context, reference=_reference(reference_date))
     if text is not None and text != "-":
         emit([text], [None])
@@ -106,3 +118,44 @@ def _emit(
         out["text"] = text
         sys.stdout.write(json.dumps(out, ensure_ascii=False) + "\n")
     sys.stdout.flush()
+
+
+def _fields(pairs: list[str]) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise ConfigError(f"--field {pair!r} is not NAME=VALUE", hint="e.g. --field 'Order Number=A-17'")
+        out[name.strip()] = value.strip()
+    return out
+
+
+def _reply(
+    model: Any, module: Path, text: str | None, fields: dict[str, str], intent: str | None, gen: dict[str, Any]
+) -> None:
+    """One message: the draft streamed as plain text. Stdin: {"id", "reply", "unfilled"} JSON lines."""
+    if text is not None and text != "-":
+        for piece in model.stream(text, intent=intent, fields=fields, **gen):
+            sys.stdout.write(piece)
+            sys.stdout.flush()  # token by token, as it is written
+        sys.stdout.write("\n")
+        sys.stdout.flush()
+        return
+    if sys.stdin.isatty():
+        raise DataError("no message given and nothing piped on stdin", hint=f'microgpt predict {module} "message"')
+    for n, line in enumerate(sys.stdin, start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line) if line.lstrip().startswith("{") else {"text": line.rstrip("\n")}
+        except json.JSONDecodeError:
+            obj = {"text": line.rstrip("\n")}
+        if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
+            raise DataError(f'stdin line {n} is a JSON object without a "text" string', hint='send {"text": "..."}')
+        draft = model.predict_one(
+            obj["text"], intent=obj.get("intent", intent), fields={**fields, **(obj.get("fields") or {})}, **gen
+        )
+        out = {"id": obj["id"]} if obj.get("id") is not None else {}
+        out.update({"reply": draft.text, "unfilled": draft.unfilled, "text": obj["text"]})
+        sys.stdout.write(json.dumps(out, ensure_ascii=False) + "\n")
+        sys.stdout.flush()

@@ -20,10 +20,13 @@ console = Console(stderr=True)
 def train_cmd(
     data: Path = typer.Argument(..., help="Training data: .csv or .jsonl."),
     out: Path = typer.Option(..., "--out", "-o", help="Directory to write the trained module to."),
-    task: str = typer.Option("classify", help="classify (one label per text), tag (several) or extract (fields)."),
+    task: str = typer.Option(
+        "classify", help="classify (one label per text), tag (several), extract (fields) or reply (drafts)."
+    ),
     tier: str = typer.Option("nano", help="nano (n-grams, seconds), micro (transformer, minutes) or auto."),
     text_col: str = typer.Option(None, "--text-col", help="Text column (default: text, message, ...)."),
     label_col: str = typer.Option(None, "--label-col", help="Label column (default: label, labels, category, ...)."),
+    reply_col: str = typer.Option(None, "--reply-col", help="reply: the reply column (default: reply, response, ...)."),
     label_sep: str = typer.Option(
         None, "--label-sep", help="Delimiter for several labels in one cell (tag), e.g. '|'."
     ),
@@ -59,8 +62,13 @@ def train_cmd(
             settings["micro"][key] = value
     if latency_budget_ms is not None:
         settings["auto"]["latency_budget_ms"] = latency_budget_ms
-    dataset = read_examples(data, task=task, text_col=text_col, label_col=label_col, label_sep=label_sep)
-    if task == "extract":
+    dataset = read_examples(
+        data, task=task, text_col=text_col, label_col=label_col, label_sep=label_sep, reply_col=reply_col
+    )
+    if task == "reply":
+        intents = len({e.label for e in dataset if e.label is not None})
+        console.print(f"[bold]{len(dataset)}[/] message/reply pairs ({intents} intents) from {data} → {tier} {task}")
+    elif task == "extract":
         console.print(f"[bold]{len(dataset)}[/] examples from {data} → {tier} {task}")
     else:
         counts = dataset.label_counts()
@@ -68,7 +76,8 @@ def train_cmd(
     with progress_bar(console) as progress:
         model = train(
             dataset, task=task, tier=tier, out=out, seed=seed, progress=progress,
-            nano=settings["nano"], micro=settings["micro"], auto=settings["auto"] if task != "extract" else None,
+            nano=settings["nano"], micro=settings["micro"],
+            auto=settings["auto"] if task not in ("extract", "reply") else None,
             schema=schema, date_order=date_order,
         )  # fmt: skip
     console.print(f"trained in {model.train_seconds_:.1f}s → [green]{out}[/]")

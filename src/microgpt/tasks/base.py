@@ -181,6 +181,7 @@ class Task:
             "policy": policy.to_json() if policy else None,
             "versions": library_versions(),
             "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            **self._manifest_extra(),
         }
         write_module(path, manifest, self.engine_.save)
         self.path_ = path
@@ -194,13 +195,21 @@ class Task:
         )
         model.labels_ = list(manifest["labels"])
         model.engine_ = _load_engine(manifest["tier"], path)
-        model.data_info_ = manifest.get("data", {})
-        model.train_seconds_ = float(manifest.get("train_seconds", 0.0))
-        model.auto_report_ = manifest.get("auto")
-        model.metrics_ = manifest.get("metrics", {})
-        model.policy_ = Policy.from_json(manifest.get("policy"))
-        model.path_ = path
+        model._restore_state(path, manifest)
         return model
+
+    def _restore_state(self, path: Path, manifest: dict[str, Any]) -> None:
+        """The learned bookkeeping every task keeps in its manifest (data, timing, metrics, policy)."""
+        self.data_info_ = manifest.get("data", {})
+        self.train_seconds_ = float(manifest.get("train_seconds", 0.0))
+        self.auto_report_ = manifest.get("auto")
+        self.metrics_ = manifest.get("metrics", {})
+        self.policy_ = Policy.from_json(manifest.get("policy"))
+        self.path_ = path
+
+    def _manifest_extra(self) -> dict[str, Any]:
+        """Task-specific manifest entries (an extractor's schema); none by default."""
+        return {}
 
     def __repr__(self) -> str:
         fitted = f", {len(self.labels_)} labels" if hasattr(self, "labels_") else ", not fitted"
@@ -239,14 +248,15 @@ def _load_engine(tier: str, path: Path) -> Any:
 
 
 def load(path: str | Path) -> Task:
-    """Load a trained module directory; returns a `Classifier`, `Tagger` or `Extractor` ready to predict."""
+    """Load a trained module directory; returns a `Classifier`, `Tagger`, `Extractor` or `Replier` ready to use."""
     from microgpt.tasks.classify import Classifier
     from microgpt.tasks.extract import Extractor
+    from microgpt.tasks.reply import Replier
     from microgpt.tasks.tag import Tagger
 
     path = Path(path)
     manifest = read_manifest(path, verify=True)
-    classes: dict[str, type[Task]] = {"classify": Classifier, "tag": Tagger, "extract": Extractor}
+    classes: dict[str, type[Task]] = {"classify": Classifier, "tag": Tagger, "extract": Extractor, "reply": Replier}
     cls = classes.get(manifest.get("task", ""))
     if cls is None:
         raise ConfigError(

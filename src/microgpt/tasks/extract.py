@@ -28,7 +28,6 @@ from microgpt.errors import ConfigError, DataError
 from microgpt.extract.normalize import Money, fold, normalize, to_json
 from microgpt.extract.schema import Schema, infer_schema, parse_schema, schema_to_json
 from microgpt.extract.spans import check_spans, snap, spans_from_fields
-from microgpt.module import library_versions, write_module
 from microgpt.progress import Progress, no_progress
 from microgpt.tasks.base import Task, check_text
 
@@ -88,7 +87,7 @@ class Extractor(Task):
 
     def get_params(self) -> dict[str, Any]:
         params = super().get_params()
-        schema = parse_schema(self.schema)
+        schema = getattr(self, "schema_", None) or parse_schema(self.schema)  # the fitted (maybe inferred) one first
         params["schema"] = schema_to_json(schema) if schema else None
         params["date_order"] = self.date_order
         return params
@@ -316,29 +315,8 @@ class Extractor(Task):
         return float(field_metrics(gold, pred, self.field_same)["field_f1"])
 
     # ---- persistence ---------------------------------------------------------------------------------------
-    def save(self, path: str | Path, metrics: dict[str, Any] | None = None) -> Path:
-        self._check_fitted()
-        path = Path(path)
-        params = self.get_params()
-        params["schema"] = schema_to_json(self.schema_)
-        manifest = {
-            "task": self.task,
-            "tier": self.engine_.tier,
-            "requested_tier": self.tier,
-            "labels": list(self.labels_),
-            "schema": schema_to_json(self.schema_),
-            "config": params,
-            "engine": self.engine_.describe(),
-            "data": self.data_info_,
-            "train_seconds": round(self.train_seconds_, 2),
-            "metrics": metrics or getattr(self, "metrics_", {}),
-            "auto": None,
-            "versions": library_versions(),
-            "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        }
-        write_module(path, manifest, self.engine_.save)
-        self.path_ = path
-        return path
+    def _manifest_extra(self) -> dict[str, Any]:
+        return {"schema": schema_to_json(self.schema_)}
 
     @classmethod
     def _from_manifest(cls, path: Path, manifest: dict[str, Any]) -> Extractor:
@@ -363,12 +341,8 @@ class Extractor(Task):
             model.engine_ = TokenMicroEngine.load(path)
         else:
             raise ConfigError(f"module at {path} has unknown tier {manifest['tier']!r}", hint="upgrade microgpt")
-        model.data_info_ = manifest.get("data", {})
+        model._restore_state(path, manifest)
         model.alignment_ = dict(manifest.get("data", {}).get("alignment", {}))
-        model.train_seconds_ = float(manifest.get("train_seconds", 0.0))
-        model.auto_report_ = None
-        model.metrics_ = manifest.get("metrics", {})
-        model.path_ = path
         return model
 
 

@@ -1,0 +1,1 @@
+"""Reply drafting helpers: template placeholders."""

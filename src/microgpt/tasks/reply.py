@@ -1,0 +1,411 @@
+"""`Replier`: a message (+ optional intent and fields) → a reply draft in the business's own voice.
+
+    rep = Replier(tier="micro").fit(messages, replies)                 # or .fit(dataset) with `reply` on each Example
+    rep.predict_one("where is order 1234?", fields={"Order Number": "1234"}).text
+    for piece in rep.stream("I want my money back"): print(piece, end="", flush=True)
+    rep.save("replies/");  microgpt.load("replies/")
+
+Tiers: `nano` retrieves the reply of the most similar training message; `micro` generates with `tinygpt`, a small
+decoder trained from scratch on the pairs. Placeholders in the business's templates (`{{Order Number}}`) are filled
+only from the `fields` the caller passes; one that cannot be filled stays visibly as it is. Training replies that
+quote their own message's field values get those values turned into placeholders first (`reply.placeholders`), so no
+tier ever repeats another customer's order number. With intents on the training data (`label`), a nano classifier
+is trained on the replies too: `judge_intents` tells which intent a draft answers (the intent-consistency metric).
+On the micro tier a second one, trained on the messages, routes: when the caller gives no intent, the generator is
+conditioned on the intent it predicts (`route_intents` in `TinyGPTConfig`; `Draft.intent` says which was used).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from microgpt.config import NanoConfig, TinyGPTConfig, make_config
+from microgpt.data.records import Dataset, Example
+from microgpt.errors import ConfigError, DataError
+from microgpt.module import library_versions, write_module
+from microgpt.progress import Progress, no_progress
+from microgpt.reply.placeholders import StreamFiller, fill_stream, templatize
+from microgpt.tasks.base import Task, check_text
+
+log = logging.getLogger(__name__)
+# The intent judge reads whole replies: word uni/bigrams seen twice are plenty (and keep the module small).
+JUDGE = NanoConfig(word_ngrams=(1, 2), char_ngrams=(0, 0), min_df=2)
+Fields = Mapping[str, Any]
+
+
+@dataclass
+class Draft:
+    """One reply draft: its `text` (placeholders filled where the caller gave the field), and how it was made."""
+
+    text: str
+    filled: list[str] = field(default_factory=list)  # placeholders filled from the caller's fields
+    unfilled: list[str] = field(default_factory=list)  # placeholders left visible: no field was given for them
+    intent: str | None = None  # the intent the draft was conditioned on: the caller's, or the router's
+    tokens: int = 0  # pieces generated (micro: BPE tokens; nano: words)
+    first_token_ms: float = 0.0
+    ms: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Replier(Task):
+    """Reply drafting on the nano (retrieval) or micro (tinygpt) tier."""
+
+    task = "reply"
+
+    def __init__(
+        self,
+        tier: str = "nano",
+        *,
+        nano: NanoConfig | dict[str, Any] | None = None,
+        micro: TinyGPTConfig | dict[str, Any] | None = None,
+        seed: int = 0,
+    ) -> None:
+        super().__init__(tier, nano=nano, seed=seed)
+        self.micro: Any = micro  # a TinyGPTConfig here, not the encoder's MicroConfig
+
+    def _reply_configs(self) -> tuple[NanoConfig, TinyGPTConfig]:
+        if self.tier not in ("nano", "micro"):
+            raise ConfigError(
+                f"tier {self.tier!r} is not available for replies",
+                hint="use --tier nano (retrieval) or micro (tinygpt)",
+            )
+        nano = self.nano if isinstance(self.nano, NanoConfig) else make_config(NanoConfig, self.nano)
+        micro = self.micro if isinstance(self.micro, TinyGPTConfig) else make_config(TinyGPTConfig, self.micro)
+        return nano, micro
+
+    def get_params(self) -> dict[str, Any]:
+        nano, micro = self._reply_configs()
+        return {
+            "tier": self.tier,
+            "seed": self.seed,
+            "nano": nano.model_dump(mode="json"),
+            "micro": micro.model_dump(mode="json"),
+        }
+
+    # ---- fitting -------------------------------------------------------------------------------------------
+    def fit(
+        self,
+        X: Dataset | Sequence[str],
+        y: Sequence[str] | None = None,
+        *,
+        intents: Sequence[str | None] | None = None,
+        fields: Sequence[Fields | None] | None = None,
+        progress: Progress = no_progress,
+    ) -> Replier:
+        """Learn from a Dataset of (message, reply) examples, or from messages `X` and the replies `y` sent to them."""
+        nano_cfg, micro_cfg = self._reply_configs()
+        data = self._as_reply_dataset(X, y, intents, fields)
+        messages, replies, labels = self._training_pairs(data)
+        has_intents = all(label is not None for label in labels)
+        start = time.perf_counter()
+        if self.tier == "nano":
+            from microgpt.tiers.retrieval import RetrievalEngine
+
+            self.engine_: Any = RetrievalEngine(nano_cfg, seed=self.seed)
+        else:
+            from microgpt.tiers.tinygpt_engine import TinyGPTEngine
+
+            self.engine_ = TinyGPTEngine(micro_cfg, seed=self.seed)
+        self.engine_.fit(messages, replies, labels if has_intents else None, progress)
+        self.train_seconds_ = time.perf_counter() - start
+        counts = Counter(label for label in labels if label is not None)
+        self.labels_ = sorted(counts) if has_intents else []
+        self.judge_: Any = self._fit_intents(replies, labels) if has_intents else None
+        route = has_intents and self.tier == "micro" and micro_cfg.route_intents
+        self.router_: Any = self._fit_intents(messages, labels) if route else None
+        self.auto_report_ = None
+        self.metrics_: dict[str, Any] = {}
+        self.data_info_ = {
+            "fingerprint": data.fingerprint(),
+            "n_examples": len(data),
+            "label_counts": dict(sorted(counts.items())),
+            "templatized": sum(1 for e, r in zip(data, replies, strict=True) if _newlines(e.reply or "") != r),
+        }
+        self.path_: Path | None = None
+        return self
+
+    def _as_reply_dataset(
+        self,
+        X: Dataset | Sequence[str],
+        y: Sequence[str] | None,
+        intents: Sequence[str | None] | None,
+        fields: Sequence[Fields | None] | None,
+    ) -> Dataset:
+        if isinstance(X, Dataset):
+            if y is not None or intents is not None or fields is not None:
+                raise DataError(
+                    "got a Dataset and separate targets", hint="pass either a Dataset or (messages, replies)"
+                )
+            return X
+        if isinstance(X, str):
+            raise DataError("fit takes a list of messages, got a single string", hint="wrap it in a list")
+        if y is None or isinstance(y, str) or len(y) != len(X):
+            raise DataError(
+                "fit needs one reply per message",
+                hint="call fit(messages, replies), or fit(dataset) with a `reply` on every example",
+            )
+        for name, extra in (("intents", intents), ("fields", fields)):
+            if extra is not None and len(extra) != len(X):
+                raise DataError(
+                    f"got {len(X)} messages but {len(extra)} {name}", hint=f"pass one of {name} per message"
+                )
+        return Dataset(
+            Example(
+                text=text,
+                reply=reply,
+                label=intents[i] if intents is not None else None,
+                fields=dict(fields[i] or {}) if fields is not None else None,
+                source=f"item {i}",
+            )
+            for i, (text, reply) in enumerate(zip(X, y, strict=True))
+        )
+
+    def _training_pairs(self, data: Dataset) -> tuple[list[str], list[str], list[str | None]]:
+        if len(data) < 2:
+            raise DataError(
+                f"only {len(data)} message/reply pair(s) to learn from",
+                hint="give at least 2 (hundreds for useful drafts: the replies you have already sent)",
+            )
+        messages, replies, labels = [], [], []
+        for i, e in enumerate(data):
+            where = e.source or f"example {i}"
+            check_text(e.text, where)
+            if not isinstance(e.reply, str) or not e.reply.strip():
+                raise DataError(
+                    f"empty or missing reply at {where}",
+                    hint="every training message needs the reply that was sent to it (--reply-col names its column)",
+                )
+            messages.append(e.text)
+            replies.append(templatize(_newlines(e.reply), e.fields))
+            labels.append(e.label)
+        return messages, replies, labels
+
+    def _fit_intents(self, texts: list[str], labels: list[str | None]) -> Any:
+        """A nano classifier from text (reply: the judge; message: the router) to intent, or None where some intent
+        has too few examples to learn."""
+        import numpy as np
+
+        from microgpt.tiers.nano import NanoEngine
+
+        counts = Counter(labels)
+        if len(counts) < 2 or min(counts.values()) < 2:
+            log.info("no intent classifier: needs at least 2 intents with 2 examples each")
+            return None
+        index = {label: i for i, label in enumerate(self.labels_)}
+        targets = np.array([index[label] for label in labels if label is not None], dtype=np.int64)
+        return NanoEngine(JUDGE, seed=self.seed).fit(texts, targets, False)
+
+    # ---- prediction ----------------------------------------------------------------------------------------
+    def _check_request(self, message: Any, intent: str | None) -> None:
+        self._check_fitted()
+        if isinstance(message, str) and not message.strip():
+            raise DataError("empty message: there is nothing to reply to", hint="pass the customer's message text")
+        check_text(message, "message")
+        if intent is not None:
+            if not self.labels_:
+                raise DataError(
+                    f"intent {intent!r} given, but this model was trained without intents",
+                    hint="leave the intent out, or retrain with an intent column (--label-col)",
+                )
+            if intent not in self.labels_:
+                import difflib
+
+                close = difflib.get_close_matches(intent, self.labels_, n=1)
+                guess = f"did you mean {close[0]!r}? " if close else ""
+                raise DataError(
+                    f"unknown intent {intent!r}", hint=f"{guess}known intents: {', '.join(self.labels_[:30])}"
+                )
+
+    def stream(
+        self,
+        message: str,
+        *,
+        intent: str | None = None,
+        fields: Fields | None = None,
+        max_new_tokens: int | None = None,
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        seed: int | None = None,
+    ) -> Iterator[str]:
+        """The draft as it is written: text pieces, placeholders filled from `fields` as soon as they close.
+
+        Greedy by default (the same draft every time); `temperature` > 0 samples, from the `top_p` nucleus.
+        """
+        self._check_request(message, intent)
+        intent = self._route(message, intent)
+        pieces = self.engine_.generate(
+            message, intent, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed
+        )
+        yield from fill_stream(pieces, fields)
+
+    def predict_one(
+        self,
+        message: str,
+        *,
+        intent: str | None = None,
+        fields: Fields | None = None,
+        max_new_tokens: int | None = None,
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        seed: int | None = None,
+    ) -> Draft:
+        """One `Draft` for `message`, with its timing (first token, total) and the placeholders left open."""
+        self._check_request(message, intent)
+        intent = self._route(message, intent)
+        filler = StreamFiller(fields)
+        start = time.perf_counter()
+        first = None
+        tokens = 0
+        for piece in self.engine_.generate(
+            message, intent, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed
+        ):
+            if first is None:
+                first = time.perf_counter()
+            tokens += 1
+            filler.feed(piece)
+        filler.flush()
+        end = time.perf_counter()
+        done = filler.result
+        return Draft(
+            text=done.text,
+            filled=done.filled,
+            unfilled=done.unfilled,
+            intent=intent,
+            tokens=tokens,
+            first_token_ms=((first or end) - start) * 1000,
+            ms=(end - start) * 1000,
+        )
+
+    def predict(
+        self,
+        X: Sequence[str] | Dataset,
+        *,
+        intents: Sequence[str | None] | None = None,
+        fields: Sequence[Fields | None] | None = None,
+        **generation: Any,
+    ) -> list[str]:
+        """One draft per message; for a Dataset, each example's `fields` fill its placeholders (intents: if given)."""
+        return [d.text for d in self.drafts(X, intents=intents, fields=fields, **generation)]
+
+    def drafts(
+        self,
+        X: Sequence[str] | Dataset,
+        *,
+        intents: Sequence[str | None] | None = None,
+        fields: Sequence[Fields | None] | None = None,
+        **generation: Any,
+    ) -> list[Draft]:
+        """Like `predict`, with each draft's timing and placeholders (`Draft`)."""
+        self._check_fitted()
+        texts = self._texts(X)
+        if fields is None and isinstance(X, Dataset):
+            fields = [e.fields for e in X]
+        for name, extra in (("intents", intents), ("fields", fields)):
+            if extra is not None and len(extra) != len(texts):
+                raise DataError(f"got {len(texts)} messages but {len(extra)} {name}", hint="pass one per message")
+        return [
+            self.predict_one(
+                text,
+                intent=intents[i] if intents is not None else None,
+                fields=fields[i] if fields is not None else None,
+                **generation,
+            )
+            for i, text in enumerate(texts)
+        ]
+
+    def _route(self, message: str, intent: str | None) -> str | None:
+        """The caller's intent, else the router's prediction for the message (micro tier, trained with intents)."""
+        if intent is not None or getattr(self, "router_", None) is None:
+            return intent
+        proba = self.router_.predict_proba([message])
+        return str(self.labels_[int(proba[0].argmax())])
+
+    def predict_proba(self, X: Sequence[str] | Dataset) -> Any:
+        raise NotImplementedError("a Replier writes text: use predict(), predict_one() or stream()")
+
+    def judge_intents(self, replies: Sequence[str]) -> list[str] | None:
+        """The intent each reply answers, by the nano classifier trained on the training replies (None: no intents)."""
+        self._check_fitted()
+        if self.judge_ is None or not replies:
+            return None if self.judge_ is None else []
+        proba = self.judge_.predict_proba(list(replies))
+        return [self.labels_[i] for i in proba.argmax(axis=1)]
+
+    def score(self, X: Sequence[str] | Dataset, y: Sequence[str] | None = None) -> float:
+        """Mean ROUGE-L F1 of the drafts against the reference replies."""
+        from microgpt.evaluation.generation import rouge_l
+
+        data = self._as_reply_dataset(X, y, None, None)
+        references = [e.reply or "" for e in data]
+        return float(sum(rouge_l(references, self.predict(data))) / max(1, len(data)))
+
+    # ---- persistence ---------------------------------------------------------------------------------------
+    def save(self, path: str | Path, metrics: dict[str, Any] | None = None) -> Path:
+        self._check_fitted()
+        path = Path(path)
+        manifest = {
+            "task": self.task,
+            "tier": self.engine_.tier,
+            "requested_tier": self.tier,
+            "labels": list(self.labels_),
+            "config": self.get_params(),
+            "engine": self.engine_.describe(),
+            "judge": self.judge_ is not None,
+            "router": self.router_ is not None,
+            "data": self.data_info_,
+            "train_seconds": round(self.train_seconds_, 2),
+            "metrics": metrics or getattr(self, "metrics_", {}),
+            "auto": None,
+            "versions": library_versions(),
+            "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+
+        def write(directory: Path) -> None:
+            self.engine_.save(directory)
+            for name, part in (("judge", self.judge_), ("router", self.router_)):
+                if part is not None:
+                    (directory / name).mkdir()
+                    part.save(directory / name)
+
+        write_module(path, manifest, write)
+        self.path_ = path
+        return path
+
+    @classmethod
+    def _from_manifest(cls, path: Path, manifest: dict[str, Any]) -> Replier:
+        params = manifest["config"]
+        model = cls(params["tier"], nano=params["nano"], micro=params["micro"], seed=params["seed"])
+        if manifest["tier"] == "nano":
+            from microgpt.tiers.retrieval import RetrievalEngine
+
+            model.engine_ = RetrievalEngine.load(path)
+        elif manifest["tier"] == "micro":
+            from microgpt.tiers.tinygpt_engine import TinyGPTEngine
+
+            model.engine_ = TinyGPTEngine.load(path)
+        else:
+            raise ConfigError(f"module at {path} has unknown tier {manifest['tier']!r}", hint="upgrade microgpt")
+        from microgpt.tiers.nano import NanoEngine
+
+        model.judge_ = NanoEngine.load(path / "judge") if manifest.get("judge") else None
+        model.router_ = NanoEngine.load(path / "router") if manifest.get("router") else None
+        model.labels_ = list(manifest["labels"])
+        model.data_info_ = manifest.get("data", {})
+        model.train_seconds_ = float(manifest.get("train_seconds", 0.0))
+        model.auto_report_ = None
+        model.metrics_ = manifest.get("metrics", {})
+        model.path_ = path
+        return model
+
+
+def _newlines(text: str) -> str:
+    """Windows line ends become "\\n": the same reply, fewer tokens to learn and to generate."""
+    return text.replace("\r\n", "\n")

@@ -1,0 +1,290 @@
+"""The reply task's micro tier: train `tinygpt` from scratch on message → reply pairs, then draft replies by token.
+
+A training sequence is `<|msg|> message [<|intent|> intent] <|reply|> reply <|end|>`; the loss counts only the
+reply and its end token. Each epoch shows a random `intent_dropout` share of the prompts without their intent, so
+the model drafts from the message alone or from message + intent. Batches are length-grouped and padded to their own
+longest sequence. The cosine learning-rate schedule runs on whichever ends first, the step budget or `max_minutes`,
+so a time-capped run still ends on a low learning rate instead of being cut mid-schedule.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import random
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.nn import functional as F
+
+from microgpt.backbones.tinygpt import BPETokenizer, GPTConfig, TinyGPT, generate
+from microgpt.config import TinyGPTConfig
+from microgpt.errors import ConfigError, ModuleFormatError
+from microgpt.progress import Progress, no_progress
+from microgpt.training.loop import cpu_has_bf16, length_grouped_batches
+
+log = logging.getLogger(__name__)
+IGNORE = -100  # cross-entropy target for positions that are not scored (prompt and padding)
+
+
+class TinyGPTEngine:
+    """BPE tokenizer + `TinyGPT`; `generate(message)` yields the draft one token's text at a time."""
+
+    tier = "micro"
+
+    def __init__(self, config: TinyGPTConfig | None = None, seed: int = 0) -> None:
+        self.config = config or TinyGPTConfig()
+        self.seed = seed
+        self.fit_result_: dict[str, Any] = {}
+
+    # ---- prompts -------------------------------------------------------------------------------------------
+    def prompt(self, message: str, intent: str | None = None, warn: bool = True) -> list[int]:
+        """Token ids of the prompt; a message longer than `max_message_tokens` keeps its first tokens (warned)."""
+        tok, cfg = self.tokenizer, self.config
+        ids = tok.encode(message)
+        if len(ids) > cfg.max_message_tokens:
+            if warn:
+                log.warning(
+                    "message of %d characters (%d tokens) cut to its first %d tokens, the model's message window",
+                    len(message),
+                    len(ids),
+                    cfg.max_message_tokens,
+                )
+            ids = ids[: cfg.max_message_tokens]
+        out = [tok.special["<|msg|>"], *ids]
+        if intent:
+            out += [tok.special["<|intent|>"], *tok.encode(intent)[:16]]
+        out.append(tok.special["<|reply|>"])
+        return out
+
+    # ---- training ------------------------------------------------------------------------------------------
+    def fit(
+        self,
+        messages: Sequence[str],
+        replies: Sequence[str],
+        intents: Sequence[str | None] | None = None,
+        progress: Progress = no_progress,
+    ) -> TinyGPTEngine:
+        cfg = self.config
+        if cfg.n_embd % cfg.n_head:
+            raise ConfigError(
+                f"n_embd {cfg.n_embd} is not a multiple of n_head {cfg.n_head}",
+                hint=f"e.g. n_embd {cfg.n_head * max(1, round(cfg.n_embd / cfg.n_head))}",
+            )
+        if cfg.block_size < cfg.max_message_tokens + 24:
+            raise ConfigError(
+                f"block_size {cfg.block_size} leaves no room for a reply after {cfg.max_message_tokens} message tokens",
+                hint="raise block_size or lower max_message_tokens",
+            )
+        start = time.perf_counter()
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        torch.manual_seed(self.seed)
+        rng = random.Random(self.seed)
+        progress("tokenizer", 0, 1)
+        self.tokenizer = BPETokenizer.train([*messages, *replies], vocab_size=cfg.vocab_size)
+        progress("tokenizer", 1, 1)
+        tok = self.tokenizer
+        intents = list(intents) if intents is not None else [None] * len(messages)
+        reply_ids = tok.encode_batch(list(replies))
+        seqs: list[tuple[list[int], list[int], list[int]]] = []  # (prompt without intent, with intent, reply)
+        for message, intent, rid in zip(messages, intents, reply_ids, strict=True):
+            bare = self.prompt(message, None, warn=False)
+            full = self.prompt(message, intent, warn=False) if intent else bare
+            seqs.append((bare, full, rid))
+        order = list(range(len(seqs)))
+        rng.shuffle(order)
+        n_dev = int(len(seqs) * cfg.dev_fraction) if len(seqs) >= 50 else 0
+        dev, train = [seqs[i] for i in order[:n_dev]], [seqs[i] for i in order[n_dev:]]
+
+        self.gpt_config = GPTConfig(tok.vocab_size, cfg.block_size, cfg.n_layer, cfg.n_head, cfg.n_embd, cfg.dropout)
+        model = TinyGPT(self.gpt_config)
+        self.model = model
+        decay = [p for p in model.parameters() if p.dim() >= 2]  # matrices and embeddings decay; biases, norms don't
+        no_decay = [p for p in model.parameters() if p.dim() < 2]
+        optim = torch.optim.AdamW(
+            [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+            lr=cfg.lr,
+            betas=(0.9, 0.95),
+        )
+        lengths = [len(full) + len(rid) + 1 for _, full, rid in train]
+        per_epoch = math.ceil(len(train) / cfg.batch_size)
+        total = max(1, math.ceil(cfg.epochs * per_epoch))
+        if cfg.max_steps is not None:
+            total = min(total, cfg.max_steps)
+        budget = cfg.max_minutes * 60 if cfg.max_minutes else math.inf
+        bf16 = cfg.bf16 if cfg.bf16 is not None else cpu_has_bf16()
+        log.info(
+            "tinygpt: %d parameters, %d train / %d dev pairs, %d steps", model.n_params(), len(train), n_dev, total
+        )
+
+        step, tokens, lr = 0, 0, cfg.lr
+        history: list[dict[str, float]] = []
+        stopped = "steps"
+        loop_start = time.perf_counter()
+        while step < total:
+            model.train()
+            running, n_running = 0.0, 0
+            for batch in length_grouped_batches(lengths, cfg.batch_size, rng):
+                frac = max(step / total, (time.perf_counter() - loop_start) / budget)
+                if frac >= 1.0:
+                    stopped = "max_minutes" if step < total else "steps"
+                    break
+                lr = _lr(cfg, step, frac)
+                for group in optim.param_groups:
+                    group["lr"] = lr
+                rows = [(full if intent_on else bare, rid) for bare, full, rid in (train[i] for i in batch)
+                        for intent_on in [rng.random() >= cfg.intent_dropout]]  # fmt: skip
+                x, y = self._batch(rows)
+                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                    logits = model(x)  # (B, T, V)
+                loss = _loss(logits, y)
+                optim.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                optim.step()
+                step += 1
+                tokens += int(x.numel())
+                running += loss.item()
+                n_running += 1
+                progress("train", step, total)
+                if step >= total:
+                    break
+            entry = {"epoch": round(step / per_epoch, 2), "step": step,
+                     "train_loss": round(running / max(1, n_running), 4), "lr": round(lr, 6)}  # fmt: skip
+            if dev:
+                entry["dev_loss"] = round(self._dev_loss(dev, bf16), 4)
+            history.append(entry)
+            log.info("tinygpt %s", entry)
+            if (time.perf_counter() - loop_start) >= budget:
+                stopped = "max_minutes"
+                break
+        self.fit_result_ = {
+            "steps": step,
+            "epochs": round(step / per_epoch, 2),
+            "train_tokens": tokens,
+            "seconds": round(time.perf_counter() - start, 1),
+            "stopped_because": stopped,
+            "n_params": model.n_params(),
+            "bf16": bf16,
+            "history": history,
+        }
+        model.eval()
+        return self
+
+    def _batch(self, rows: list[tuple[list[int], list[int]]]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Inputs and targets (B, T): targets are the next token on the reply, IGNORE on the prompt and padding."""
+        block, end, pad = self.config.block_size, self.tokenizer.special["<|end|>"], self.tokenizer.special["<|pad|>"]
+        seqs, starts = [], []
+        for prompt, reply in rows:
+            seq = [*prompt, *reply, end][: block + 1]  # a reply too long for the block loses its tail (and end)
+            seqs.append(seq)
+            starts.append(len(prompt))
+        width = max(len(s) for s in seqs) - 1
+        x = torch.full((len(seqs), width), pad, dtype=torch.long)  # (B, T)
+        y = torch.full((len(seqs), width), IGNORE, dtype=torch.long)  # (B, T)
+        for i, (seq, s) in enumerate(zip(seqs, starts, strict=True)):
+            n = len(seq) - 1
+            x[i, :n] = torch.tensor(seq[:-1])
+            y[i, s - 1 : n] = torch.tensor(seq[s:])  # position s-1 (<|reply|>) predicts the reply's first token
+        return x, y
+
+    @torch.no_grad()
+    def _dev_loss(self, dev: list[tuple[list[int], list[int], list[int]]], bf16: bool) -> float:
+        self.model.eval()
+        total, count = 0.0, 0
+        for i in range(0, len(dev), 32):
+            x, y = self._batch([(bare, rid) for bare, _, rid in dev[i : i + 32]])  # the harder case: no intent
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                logits = self.model(x)
+            n = int((y != IGNORE).sum())
+            total += float(_loss(logits, y)) * n
+            count += n
+        self.model.train()
+        return total / max(1, count)
+
+    # ---- generation ----------------------------------------------------------------------------------------
+    def generate(
+        self,
+        message: str,
+        intent: str | None = None,
+        max_new_tokens: int | None = None,
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        seed: int | None = None,
+    ) -> Iterator[str]:
+        """The draft's text, one piece per generated token ('' while a multi-byte character is incomplete)."""
+        if self.config.threads:
+            torch.set_num_threads(self.config.threads)
+        prompt = self.prompt(message, intent)
+        stream = self.tokenizer.stream_decoder()
+        limit = max_new_tokens if max_new_tokens is not None else self.config.max_new_tokens
+        stop = self.tokenizer.special["<|end|>"]
+        for token in generate(self.model, prompt, limit, stop, temperature, top_p, seed):
+            yield stream.push(token)
+        rest = stream.flush()
+        if rest:
+            yield rest
+
+    def token_ids(self, message: str, intent: str | None = None, use_cache: bool = True, **kw: Any) -> list[int]:
+        """Greedy (or sampled, with `seed`) token ids of a draft; `use_cache=False` is the slow reference path."""
+        prompt = self.prompt(message, intent)
+        limit = kw.pop("max_new_tokens", self.config.max_new_tokens)
+        return list(generate(self.model, prompt, limit, self.tokenizer.special["<|end|>"], use_cache=use_cache, **kw))
+
+    # ---- persistence ---------------------------------------------------------------------------------------
+    def save(self, directory: Path) -> None:
+        from safetensors.torch import save_model
+
+        (directory / "tokenizer.json").write_text(self.tokenizer.json)
+        save_model(self.model, str(directory / "tinygpt.safetensors"))  # tied weights stored once
+        meta = {**self.describe(), "gpt": self.gpt_config.to_json()}
+        (directory / "tinygpt.json").write_text(json.dumps(meta, indent=2))
+
+    @classmethod
+    def load(cls, directory: Path) -> TinyGPTEngine:
+        from safetensors.torch import load_model
+
+        try:
+            meta = json.loads((directory / "tinygpt.json").read_text())
+            engine = cls(TinyGPTConfig(**meta["config"]), seed=int(meta.get("seed", 0)))
+            engine.tokenizer = BPETokenizer((directory / "tokenizer.json").read_text())
+            engine.gpt_config = GPTConfig(**meta["gpt"])
+        except (OSError, KeyError, TypeError, ValueError) as err:
+            raise ModuleFormatError(f"{directory} has no readable tinygpt model ({err})", hint="retrain it") from None
+        if engine.tokenizer.vocab_size != engine.gpt_config.vocab_size:
+            raise ModuleFormatError(f"{directory}: tokenizer and model disagree on the vocabulary", hint="retrain it")
+        if engine.config.threads:
+            torch.set_num_threads(engine.config.threads)
+        engine.model = TinyGPT(engine.gpt_config)
+        load_model(engine.model, str(directory / "tinygpt.safetensors"))
+        engine.model.eval()
+        engine.fit_result_ = meta.get("fit", {})
+        return engine
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "backbone": "tinygpt",
+            "config": self.config.model_dump(mode="json"),
+            "seed": self.seed,
+            "n_params": int(self.model.n_params()) if hasattr(self, "model") else 0,
+            "vocab_size": self.tokenizer.vocab_size if hasattr(self, "tokenizer") else 0,
+            "fit": self.fit_result_,
+        }
+
+
+def _loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Mean next-token cross-entropy over the scored positions; logits (B, T, V), targets (B, T)."""
+    return F.cross_entropy(logits.float().view(-1, logits.size(-1)), targets.view(-1), ignore_index=IGNORE)
+
+
+def _lr(cfg: TinyGPTConfig, step: int, frac: float) -> float:
+    """Linear warm-up, then cosine from `lr` down to `lr * min_lr_ratio` as `frac` (of steps or time) goes 0 → 1."""
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    floor = cfg.lr * cfg.min_lr_ratio
+    return floor + 0.5 * (cfg.lr - floor) * (1 + math.cos(math.pi * min(1.0, frac)))
