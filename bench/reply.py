@@ -35,6 +35,9 @@ COLUMNS = [
     ("chrf", "chrF", "{:.1f}"),
     ("intent_consistency", "intent consistency", "{:.1%}"),
     ("judge_accuracy", "judge on references", "{:.1%}"),
+    ("unguided_rouge_l", "ROUGE-L, no guidance", "{:.2%}"),
+    ("unguided_intent_consistency", "intent consistency, no guidance", "{:.1%}"),
+    ("unguided_tokens_per_s", "tokens/s, no guidance", "{:,.0f}"),
     ("unrouted_rouge_l", "ROUGE-L, no router", "{:.2%}"),
     ("unrouted_intent_consistency", "intent consistency, no router", "{:.1%}"),
     ("placeholder_precision", "placeholder precision", "{:.1%}"),
@@ -76,14 +79,33 @@ def train_job(system: str, out: Path, overrides: dict[str, Any]) -> dict[str, An
 
 
 def eval_job(out: Path) -> dict[str, Any]:
+    """Drafts for the test set from the saved module, scored; REPORT.md/report.json written into the module."""
     import microgpt
     from microgpt.data import datasets
-    from microgpt.evaluation.generation import generation_metrics
+    from microgpt.evaluation.generation import generation_metrics, markdown
 
     model = microgpt.load(out)
     test = datasets.bitext("test")
-    report = microgpt.evaluate(model, test)  # writes REPORT.md into the module
-    result = dict(report["metrics"])
+    start = time.perf_counter()
+    drafts = model.drafts(test)
+    seconds = time.perf_counter() - start
+    result = generation_metrics(model, test, drafts=drafts)
+    report = {"task": "reply", "tier": model.engine_.tier, "data": {"name": test.name, "n": len(test)},
+              "metrics": result, "seconds": round(seconds, 1),
+              "evaluated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}  # fmt: skip
+    (out / "report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False))
+    (out / "REPORT.md").write_text(markdown(report))
+    (out / "drafts.jsonl").write_text(
+        "".join(json.dumps({"text": e.text, "intent": e.label, "routed": d.intent, "draft": d.text}) + "\n"
+                for e, d in zip(test, drafts, strict=True))
+    )  # fmt: skip
+    engine = getattr(model, "engine_", None)
+    if getattr(engine.config, "guidance", 1.0) != 1.0:  # ablation: routed intent, but no classifier-free guidance
+        guided = engine.config
+        engine.config = guided.model_copy(update={"guidance": 1.0})
+        plain = generation_metrics(model, test)
+        engine.config = guided
+        result |= {f"unguided_{k}": plain[k] for k in ("rouge_l", "intent_consistency", "tokens_per_s")}
     if getattr(model, "router_", None) is not None:  # ablation: the generator alone, from the message only
         model.router_ = None
         alone = generation_metrics(model, test)
@@ -108,8 +130,16 @@ def main() -> None:
     parser.add_argument("--tinygpt", default="{}", help="JSON TinyGPTConfig overrides, e.g. '{\"max_minutes\": 20}'")
     parser.add_argument("--out", default=str(ROOT / "runs" / "bench-reply"), help="where the modules are kept")
     parser.add_argument("--no-write", action="store_true", help="print only; do not touch BENCHMARKS.md")
+    parser.add_argument("--record", default=None, help="write a saved bench/results/*-reply.json to BENCHMARKS.md")
     args = parser.parse_args()
     console = Console(width=220)
+    if args.record:  # a run made with --no-write, recorded afterwards as it was measured
+        saved = json.loads(Path(args.record).read_text())
+        console.print(render(saved["rows"]))
+        meta = saved["meta"]
+        write_markdown(saved["rows"], meta, meta.get("command", "bench/reply.py"), meta.get("tinygpt", {}))
+        console.print("recorded in BENCHMARKS.md")
+        return
     rows = []
     for system in args.systems.split(","):
         out = Path(args.out) / system
@@ -124,13 +154,13 @@ def main() -> None:
     for row in rows:
         for s in row.get("samples", [])[:2]:
             console.print(f"[bold]{row['system']}[/] · {s['message']!r}\n  draft: {s['draft'][:300]!r}")
-    meta = environment()
+    command = " ".join(["bench/reply.py", *sys.argv[1:]])
+    meta = {**environment(), "command": command, "tinygpt": json.loads(args.tinygpt)}
     results = ROOT / "bench" / "results"
     results.mkdir(exist_ok=True)
     (results / f"{meta['date']}-reply.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
     if not args.no_write:
-        command = " ".join(["bench/reply.py", *sys.argv[1:]])
-        write_markdown(rows, meta, command, json.loads(args.tinygpt))
+        write_markdown(rows, meta, meta["command"], meta["tinygpt"])
         console.print("recorded in BENCHMARKS.md")
 
 
@@ -177,15 +207,19 @@ def write_markdown(rows: list[dict[str, Any]], meta: dict[str, str], command: st
     ]
     if overrides:
         lines.append(f"- tinygpt overrides: `{json.dumps(overrides)}`")
+    if meta.get("note"):
+        lines.append(f"- note: {meta['note']}")
     lines += ["", "| " + " | ".join(t for _, t, _ in cols) + " |", "|" + "---|" * len(cols)]
     for r in rows:
         lines.append("| " + " | ".join(fmt(r.get(k), f) for k, _, f in cols) + " |")
     lines += [""] + [f"- {v}" for v in verdicts(rows)] + [""]
     lines.append(
         "nano's tokens are words of the retrieved reply (no generation); tokens/s counts generated tokens over the "
-        "whole draft time, prompt included. The judge is a nano classifier trained on the training replies' intents; "
-        "the router (micro) a nano classifier trained on the training messages' intents, whose prediction conditions "
-        "the generator when no intent is given. The 'no router' columns are the generator alone, from the message."
+        "whole draft time, prompt included. The judge is a nano classifier trained on the whole training replies, "
+        "labelled with their intents; the router (micro) a nano classifier trained on the training messages' "
+        "intents, whose prediction conditions the generator when no intent is given. The 'no guidance' columns decode "
+        "from the routed intent without classifier-free guidance; the 'no router' columns are the generator alone, "
+        "from the message."
     )
     lines.append("")
     path = ROOT / "BENCHMARKS.md"

@@ -102,3 +102,18 @@ def test_generation_always_stops(model):
     assert list(generate(model, [1, 2], max_new_tokens=5, stop=first)) == []  # the stop token ends it, unseen
     with pytest.raises(ValueError, match="longer than the block size"):
         model(torch.zeros((1, 49), dtype=torch.long))
+
+
+def test_classifier_free_guidance_follows_its_formula(model):
+    prompt, guide = [5, 9, 2, 7], [5, 9]  # the guide: the same prompt without its condition
+    plain = list(generate(model, prompt, 20))
+    assert list(generate(model, prompt, 20, guide=guide, guidance=1.0)) == plain  # 1 = no guidance, no second pass
+    guided = list(generate(model, prompt, 20, guide=guide, guidance=3.0))
+    assert guided == list(generate(model, prompt, 20, guide=guide, guidance=3.0, use_cache=False))
+    with torch.no_grad():  # each guided token by hand: argmax of log p(.|guide) + 3 (log p(.|prompt) - log p(.|guide))
+        for i, token in enumerate(guided):
+            cond = torch.log_softmax(model(torch.tensor([prompt + guided[:i]]))[0, -1], -1)
+            uncond = torch.log_softmax(model(torch.tensor([guide + guided[:i]]))[0, -1], -1)
+            assert token == int(torch.argmax(uncond + 3.0 * (cond - uncond)))
+    strong = {tuple(generate(model, prompt, 20, guide=guide, guidance=g)) for g in (3.0, 6.0, 9.0)}
+    assert strong - {tuple(plain)}  # strong guidance changes what is written

@@ -209,7 +209,6 @@ def test_evaluate_reports_generation_metrics_and_samples(fitted, tier, tmp_path)
     assert "rouge_l" in md and "side by side" in md and md.count("\n| ") >= 12
 
 
-@pytest.mark.slow
 def test_micro_learns_the_replies():
     """A little longer training (still ~45k parameters): greedy drafts reproduce the business's replies."""
     model = Replier(

@@ -263,10 +263,17 @@ def generate(
     top_p: float = 1.0,
     seed: int | None = None,
     use_cache: bool = True,
+    guide: list[int] | None = None,
+    guidance: float = 1.0,
 ) -> Iterator[int]:
     """Yield new token ids one at a time; stops at `stop` (not yielded), after `max_new_tokens`, or at the block size.
 
     `use_cache=False` re-runs the whole sequence for every token: slow, and there only to check the cache.
+
+    Classifier-free guidance: with a `guide` prompt (the same message without its condition, e.g. the intent) and
+    `guidance` > 1, each step scores `log p(x|guide) + guidance * (log p(x|prompt) - log p(x|guide))`, pushing the
+    draft toward what the condition adds (Sanchez et al. 2023, "Stay on topic with Classifier-Free Guidance"). It
+    costs a second forward pass per token; the model must have been trained with the condition sometimes dropped.
     """
     model.eval()
     if not prompt:
@@ -275,18 +282,35 @@ def generate(
     if budget <= 0:
         return
     generator = torch.Generator().manual_seed(seed) if seed is not None else None
-    ids = list(prompt)
-    cache = KVCache(model.cfg) if use_cache else None
-    logits = model(torch.tensor([ids]), cache, last_only=True)[0, -1]  # (V,) prefill: the whole prompt at once
+    streams = [_Stream(model, prompt, use_cache)]
+    if guide and guidance != 1.0:
+        streams.append(_Stream(model, guide, use_cache))
     for _ in range(budget):
+        logits = streams[0].logits
+        if len(streams) > 1:
+            cond, uncond = F.log_softmax(logits.float(), -1), F.log_softmax(streams[1].logits.float(), -1)
+            logits = uncond + guidance * (cond - uncond)
         token = next_token(logits, temperature, top_p, generator)
         if token == stop:
             return
         yield token
-        ids.append(token)
-        if len(ids) >= model.cfg.block_size:
+        if len(streams[0].ids) + 1 >= model.cfg.block_size:
             return
-        if cache is not None:
-            logits = model(torch.tensor([[token]]), cache, last_only=True)[0, -1]  # (V,) one new position
+        for s in streams:
+            s.push(token)
+
+
+class _Stream:
+    """One sequence being decoded: its ids, its KV cache (or None) and the logits for its next position."""
+
+    def __init__(self, model: TinyGPT, prompt: list[int], use_cache: bool) -> None:
+        self.model, self.ids = model, list(prompt)
+        self.cache = KVCache(model.cfg) if use_cache else None
+        self.logits = model(torch.tensor([self.ids]), self.cache, last_only=True)[0, -1]  # (V,) prefill
+
+    def push(self, token: int) -> None:
+        self.ids.append(token)
+        if self.cache is not None:
+            self.logits = self.model(torch.tensor([[token]]), self.cache, last_only=True)[0, -1]  # one new position
         else:
-            logits = model(torch.tensor([ids]), None, last_only=True)[0, -1]
+            self.logits = self.model(torch.tensor([self.ids]), None, last_only=True)[0, -1]

@@ -59,18 +59,25 @@ def unsupported_numbers(draft: str, message: str, fields: dict[str, Any] | None)
     return [n for n in _LONG_NUMBER.findall(draft) if n not in given]
 
 
-def generation_metrics(model: Any, data: Dataset, progress: Progress = no_progress, chunk: int = 16) -> dict[str, Any]:
-    """Draft a reply for every message of `data` (from the message alone; each row's `fields` fill placeholders)."""
+def generation_metrics(
+    model: Any, data: Dataset, progress: Progress = no_progress, chunk: int = 16, drafts: list[Any] | None = None
+) -> dict[str, Any]:
+    """Draft a reply for every message of `data` (from the message alone; each row's `fields` fill placeholders).
+
+    `drafts` (`Draft`s, one per example) scores drafts already written instead."""
     missing = [e.source or str(i) for i, e in enumerate(data) if not e.reply]
     if missing:
         raise DataError(
             f"{len(missing)} evaluation examples have no reference reply (first: {missing[0]})",
             hint="evaluate on message/reply data (--reply-col names the reply column)",
         )
-    drafts = []
-    for start in range(0, len(data), chunk):
-        drafts.extend(model.drafts(data[start : start + chunk]))
-        progress("evaluate", min(start + chunk, len(data)), len(data))
+    if drafts is None:
+        drafts = []
+        for start in range(0, len(data), chunk):
+            drafts.extend(model.drafts(data[start : start + chunk]))
+            progress("evaluate", min(start + chunk, len(data)), len(data))
+    if len(drafts) != len(data):
+        raise DataError(f"got {len(drafts)} drafts for {len(data)} examples", hint="pass one draft per example")
     texts = [d.text for d in drafts]
     refs = [(e.reply or "").replace("\r\n", "\n") for e in data]
     rouge = rouge_l(refs, texts)

@@ -34,7 +34,9 @@ from microgpt.reply.placeholders import StreamFiller, fill_stream, templatize
 from microgpt.tasks.base import Task, check_text
 
 log = logging.getLogger(__name__)
-# The intent judge reads whole replies: word uni/bigrams seen twice are plenty (and keep the module small).
+# The intent judge reads whole replies: word uni/bigrams seen twice are plenty (and keep the module small). It reads
+# the steps too, not only the opening: a draft that says "download your invoice" and then walks through viewing one
+# answers the neighbouring intent, and is counted so.
 JUDGE = NanoConfig(word_ngrams=(1, 2), char_ngrams=(0, 0), min_df=2)
 Fields = Mapping[str, Any]
 
@@ -118,9 +120,9 @@ class Replier(Task):
         self.train_seconds_ = time.perf_counter() - start
         counts = Counter(label for label in labels if label is not None)
         self.labels_ = sorted(counts) if has_intents else []
-        self.judge_: Any = self._fit_intents(replies, labels) if has_intents else None
+        self.judge_: Any = self._fit_intents(replies, labels, JUDGE) if has_intents else None
         route = has_intents and self.tier == "micro" and micro_cfg.route_intents
-        self.router_: Any = self._fit_intents(messages, labels) if route else None
+        self.router_: Any = self._fit_intents(messages, labels, nano_cfg) if route else None
         self.auto_report_ = None
         self.metrics_: dict[str, Any] = {}
         self.data_info_ = {
@@ -188,7 +190,7 @@ class Replier(Task):
             labels.append(e.label)
         return messages, replies, labels
 
-    def _fit_intents(self, texts: list[str], labels: list[str | None]) -> Any:
+    def _fit_intents(self, texts: list[str], labels: list[str | None], config: NanoConfig) -> Any:
         """A nano classifier from text (reply: the judge; message: the router) to intent, or None where some intent
         has too few examples to learn."""
         import numpy as np
@@ -201,7 +203,7 @@ class Replier(Task):
             return None
         index = {label: i for i, label in enumerate(self.labels_)}
         targets = np.array([index[label] for label in labels if label is not None], dtype=np.int64)
-        return NanoEngine(JUDGE, seed=self.seed).fit(texts, targets, False)
+        return NanoEngine(config, seed=self.seed).fit(texts, targets, False)
 
     # ---- prediction ----------------------------------------------------------------------------------------
     def _check_request(self, message: Any, intent: str | None) -> None:

@@ -137,8 +137,9 @@ class TinyGPTEngine:
                 lr = _lr(cfg, step, frac)
                 for group in optim.param_groups:
                     group["lr"] = lr
-                rows = [(full if intent_on else bare, rid) for bare, full, rid in (train[i] for i in batch)
-                        for intent_on in [rng.random() >= cfg.intent_dropout]]  # fmt: skip
+                # each pair is shown without its intent with probability intent_dropout
+                rows = [(bare if rng.random() < cfg.intent_dropout else full, reply)
+                        for bare, full, reply in (train[i] for i in batch)]  # fmt: skip
                 x, y = self._batch(rows)
                 with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
                     logits = model(x)  # (B, T, V)
@@ -224,7 +225,9 @@ class TinyGPTEngine:
         stream = self.tokenizer.stream_decoder()
         limit = max_new_tokens if max_new_tokens is not None else self.config.max_new_tokens
         stop = self.tokenizer.special["<|end|>"]
-        for token in generate(self.model, prompt, limit, stop, temperature, top_p, seed):
+        for token in generate(
+            self.model, prompt, limit, stop, temperature, top_p, seed, **self._guide(message, intent)
+        ):
             yield stream.push(token)
         rest = stream.flush()
         if rest:
@@ -234,7 +237,14 @@ class TinyGPTEngine:
         """Greedy (or sampled, with `seed`) token ids of a draft; `use_cache=False` is the slow reference path."""
         prompt = self.prompt(message, intent)
         limit = kw.pop("max_new_tokens", self.config.max_new_tokens)
+        kw = {**self._guide(message, intent), **kw}
         return list(generate(self.model, prompt, limit, self.tokenizer.special["<|end|>"], use_cache=use_cache, **kw))
+
+    def _guide(self, message: str, intent: str | None) -> dict[str, Any]:
+        """Guidance arguments for `generate`: the prompt without its intent, when there is an intent to guide on."""
+        if not intent or self.config.guidance == 1.0:
+            return {}
+        return {"guide": self.prompt(message, None, warn=False), "guidance": self.config.guidance}
 
     # ---- persistence ---------------------------------------------------------------------------------------
     def save(self, directory: Path) -> None:
