@@ -44,3 +44,7 @@ class ModuleFormatError(MicroGPTError, OSError):
 
 class BackboneError(MicroGPTError, OSError):
     """Pretrained weights could not be found or failed their integrity check."""
+
+
+class StoreError(MicroGPTError, RuntimeError):
+    """The store cannot do what was asked (unknown prediction id, database from a newer MicroGPT)."""

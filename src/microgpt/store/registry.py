@@ -30,6 +30,11 @@ class RegistryError(MicroGPTError, LookupError):
     """A registry operation cannot be done as asked (unknown module or version, nothing to roll back to)."""
 
 
+def utc_now() -> str:
+    """The current time as an ISO 8601 UTC timestamp to the second, as every log and manifest writes it."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
 def default_home() -> Path:
     """`$MICROGPT_HOME`, else `~/.microgpt` (tests point the variable at a temporary directory)."""
     return Path(os.environ.get("MICROGPT_HOME") or Path.home() / ".microgpt").expanduser()
@@ -164,7 +169,7 @@ class Registry:
             ) from None
         self._write_pointer(name, version)
         history = self._history(name)
-        history.append({"version": version, "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+        history.append({"version": version, "at": utc_now()})
         self._write_json(path.parent / "history.json", history)
 
     def rollback(self, name: str) -> int:

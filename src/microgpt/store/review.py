@@ -1,0 +1,200 @@
+"""The review queue (texts a person should label: the model was unsure, the input unlike training, the fallback
+failed) and the fallback model's answers. Both become training data through `Store.export_jsonl`.
+
+`ReviewQueue` is a part of `Store` (store/db.py), which gives it `connect()`.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import uuid
+from typing import Any
+
+from microgpt.errors import DataError, StoreError
+from microgpt.store.registry import utc_now
+
+REVIEW_STATUSES = ("pending", "resolved", "skipped")
+
+
+class ReviewNotFoundError(StoreError, LookupError):
+    """No review item has this id."""
+
+
+class ReviewConflictError(StoreError):
+    """The review item is not in a state that allows this (e.g. resolving one already resolved)."""
+
+
+class ReviewQueue:
+    """Review-queue and teacher-label methods of `Store`."""
+
+    def connect(self) -> sqlite3.Connection:  # provided by Store
+        raise NotImplementedError
+
+    # ---- review queue --------------------------------------------------------------------------------------
+    def enqueue_review(
+        self,
+        module: str,
+        text: str,
+        *,
+        version: int | None = None,
+        prediction: Any = None,
+        confidence: float | None = None,
+        reason: str,
+    ) -> str:
+        """Queue a text for a person (model unsure, input unlike training, fallback failed); returns the item id.
+
+        `reason` is a short tag: 'low_confidence', 'unknown_input', 'teacher_unknown', 'fallback_failed: timeout', ...
+        """
+        if not isinstance(text, str) or not text.strip():
+            raise DataError("a review item needs its text", hint="queue the text the model was asked about")
+        if not reason:
+            raise DataError("a review item needs a reason", hint="e.g. reason='low_confidence'")
+        item_id = uuid.uuid4().hex
+        self.connect().execute(
+            "INSERT INTO review_queue (id, module, version, text, prediction, confidence, reason, status, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?)",
+            (
+                item_id, module, version, text,
+                None if prediction is None else json.dumps(prediction, ensure_ascii=False),
+                confidence, reason, utc_now(),
+            ),
+        )  # fmt: skip
+        return item_id
+
+    def review_item(self, item_id: str) -> dict[str, Any] | None:
+        row = self.connect().execute("SELECT * FROM review_queue WHERE id = ?", (item_id,)).fetchone()
+        return _review_dict(row) if row else None
+
+    def review_items(
+        self, module: str | None = None, status: str | None = "pending", limit: int | None = 50
+    ) -> list[dict[str, Any]]:
+        """Review items, oldest first; `status` None lists every state, `limit` None lists all."""
+        if status is not None and status not in REVIEW_STATUSES:
+            raise DataError(f"unknown review status {status!r}", hint=f"use one of {', '.join(REVIEW_STATUSES)}")
+        where, args = [], []
+        if module is not None:
+            where.append("module = ?")
+            args.append(module)
+        if status is not None:
+            where.append("status = ?")
+            args.append(status)
+        sql = "SELECT * FROM review_queue" + (" WHERE " + " AND ".join(where) if where else "")
+        sql += " ORDER BY created_at, rowid" + (f" LIMIT {int(limit)}" if limit is not None else "")
+        return [_review_dict(row) for row in self.connect().execute(sql, args)]
+
+    def review_counts(self, module: str | None = None) -> dict[str, int]:
+        """How many items are pending, resolved and skipped."""
+        sql = "SELECT status, COUNT(*) FROM review_queue" + (" WHERE module = ?" if module else "") + " GROUP BY status"
+        counts = dict.fromkeys(REVIEW_STATUSES, 0)
+        counts.update({s: int(n) for s, n in self.connect().execute(sql, (module,) if module else ())})
+        return counts
+
+    def resolve_review(self, item_id: str, label_or_labels: str | list[str], by: str = "cli") -> None:
+        """Record the correct answer for a pending (or skipped) item; it then exports as a training example.
+
+        The answer takes the shape of the item's prediction: one label for a classifier, a list for a tagger.
+        """
+        target: str | list[str] = label_or_labels
+        if isinstance(target, (list, tuple)):
+            target = [str(x).strip() for x in target]
+        if not target or not all(target if isinstance(target, list) else [target.strip()]):
+            raise DataError("resolving a review item needs the correct label (or labels)", hint="e.g. billing")
+        conn = self.connect()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            row = self._open_review_row(conn, item_id, "resolve")
+            prediction = json.loads(row["prediction"]) if row["prediction"] else None
+            if isinstance(prediction, dict) and "labels" in prediction and isinstance(target, str):
+                target = [target]  # a tagger's item: the answer is a list
+            elif isinstance(prediction, dict) and "label" in prediction and isinstance(target, list):
+                if len(target) != 1:
+                    raise DataError(
+                        f"review item {item_id} is from a single-label classifier; got {len(target)} labels",
+                        hint="resolve it with one label",
+                    )
+                target = target[0]
+            if isinstance(target, str):
+                target = target.strip()
+            conn.execute(
+                "UPDATE review_queue SET status = 'resolved', answer = ?, resolved_by = ?, resolved_at = ? "
+                "WHERE id = ?",
+                (json.dumps(target, ensure_ascii=False), by, utc_now(), item_id),
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def skip_review(self, item_id: str, by: str = "cli") -> None:
+        """Take a pending item off the queue without an answer (skipping a skipped item changes nothing)."""
+        conn = self.connect()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            row = self._open_review_row(conn, item_id, "skip")
+            if row["status"] == "pending":
+                conn.execute(
+                    "UPDATE review_queue SET status = 'skipped', resolved_by = ?, resolved_at = ? WHERE id = ?",
+                    (by, utc_now(), item_id),
+                )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def _open_review_row(self, conn: sqlite3.Connection, item_id: str, action: str) -> sqlite3.Row:
+        row = conn.execute("SELECT status, prediction, answer FROM review_queue WHERE id = ?", (item_id,)).fetchone()
+        if row is None:
+            raise ReviewNotFoundError(
+                f"no review item with id {item_id!r}", hint="list the pending ones with `microgpt review list`"
+            )
+        if row["status"] == "resolved":
+            raise ReviewConflictError(
+                f"review item {item_id} is already resolved (answer {json.loads(row['answer'])!r}); cannot {action} it",
+                hint="send a correction as feedback instead: POST /v1/modules/NAME/feedback",
+            )
+        return row
+
+    # ---- teacher labels ------------------------------------------------------------------------------------
+    def log_teacher(
+        self,
+        module: str,
+        text: str,
+        label: str | list[str] | None,
+        teacher: str,
+        raw: str | None,
+        prompt_tokens: int | None,
+        completion_tokens: int | None,
+        cost_usd: float | None,
+    ) -> int:
+        """Record one answer of the fallback model (label None: it said unknown); returns the row id."""
+        cur = self.connect().execute(
+            "INSERT INTO teacher_labels (module, text, label, teacher, raw, prompt_tokens, completion_tokens, "
+            "cost_usd, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                module, text, None if label is None else json.dumps(label, ensure_ascii=False), teacher, raw,
+                prompt_tokens, completion_tokens, cost_usd, utc_now(),
+            ),
+        )  # fmt: skip
+        return int(cur.lastrowid or 0)
+
+    def teacher_labels(self, module: str) -> list[dict[str, Any]]:
+        rows = self.connect().execute("SELECT * FROM teacher_labels WHERE module = ? ORDER BY id", (module,))
+        return [{**dict(r), "label": json.loads(r["label"]) if r["label"] is not None else None} for r in rows]
+
+    def teacher_usage(self, module: str | None = None) -> dict[str, Any]:
+        """Calls, tokens and USD spent on the teacher so far (for a module, or in all)."""
+        sql = (
+            "SELECT COUNT(*), COALESCE(SUM(prompt_tokens), 0), COALESCE(SUM(completion_tokens), 0), "
+            "COALESCE(SUM(cost_usd), 0.0) FROM teacher_labels" + (" WHERE module = ?" if module else "")
+        )
+        calls, tokens_in, tokens_out, cost = self.connect().execute(sql, (module,) if module else ()).fetchone()
+        return {"calls": int(calls), "tokens_in": int(tokens_in), "tokens_out": int(tokens_out),
+                "cost_usd": float(cost)}  # fmt: skip
+
+
+def _review_dict(row: sqlite3.Row) -> dict[str, Any]:
+    item = dict(row)
+    for key in ("prediction", "answer"):
+        item[key] = json.loads(item[key]) if item[key] is not None else None
+    return item
