@@ -183,9 +183,13 @@ class Task:
             "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             **self._manifest_extra(),
         }
-        write_module(path, manifest, self.engine_.save)
+        write_module(path, manifest, self._write_parts)
         self.path_ = path
         return path
+
+    def _write_parts(self, directory: Path) -> None:
+        """Write the model's files into the (temporary) module directory; the engine's alone by default."""
+        self.engine_.save(directory)
 
     @classmethod
     def _from_manifest(cls, path: Path, manifest: dict[str, Any]) -> Task:

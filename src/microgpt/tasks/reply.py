@@ -28,7 +28,6 @@ from typing import Any
 from microgpt.config import NanoConfig, TinyGPTConfig, make_config
 from microgpt.data.records import Dataset, Example
 from microgpt.errors import ConfigError, DataError
-from microgpt.module import library_versions, write_module
 from microgpt.progress import Progress, no_progress
 from microgpt.reply.placeholders import StreamFiller, fill_stream, templatize
 from microgpt.tasks.base import Task, check_text
@@ -350,39 +349,20 @@ class Replier(Task):
         return float(sum(rouge_l(references, self.predict(data))) / max(1, len(data)))
 
     # ---- persistence ---------------------------------------------------------------------------------------
-    def save(self, path: str | Path, metrics: dict[str, Any] | None = None) -> Path:
-        self._check_fitted()
-        path = Path(path)
-        manifest = {
-            "task": self.task,
-            "tier": self.engine_.tier,
-            "requested_tier": self.tier,
-            "labels": list(self.labels_),
-            "config": self.get_params(),
-            "engine": self.engine_.describe(),
-            "judge": self.judge_ is not None,
-            "router": self.router_ is not None,
-            "data": self.data_info_,
-            "train_seconds": round(self.train_seconds_, 2),
-            "metrics": metrics or getattr(self, "metrics_", {}),
-            "auto": None,
-            "versions": library_versions(),
-            "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        }
+    def _manifest_extra(self) -> dict[str, Any]:
+        return {"judge": self.judge_ is not None, "router": self.router_ is not None}
 
-        def write(directory: Path) -> None:
-            self.engine_.save(directory)
-            for name, part in (("judge", self.judge_), ("router", self.router_)):
-                if part is not None:
-                    (directory / name).mkdir()
-                    part.save(directory / name)
-
-        write_module(path, manifest, write)
-        self.path_ = path
-        return path
+    def _write_parts(self, directory: Path) -> None:
+        self.engine_.save(directory)
+        for name, part in (("judge", self.judge_), ("router", self.router_)):
+            if part is not None:
+                (directory / name).mkdir()
+                part.save(directory / name)
 
     @classmethod
     def _from_manifest(cls, path: Path, manifest: dict[str, Any]) -> Replier:
+        from microgpt.tiers.nano import NanoEngine
+
         params = manifest["config"]
         model = cls(params["tier"], nano=params["nano"], micro=params["micro"], seed=params["seed"])
         if manifest["tier"] == "nano":
@@ -395,16 +375,10 @@ class Replier(Task):
             model.engine_ = TinyGPTEngine.load(path)
         else:
             raise ConfigError(f"module at {path} has unknown tier {manifest['tier']!r}", hint="upgrade microgpt")
-        from microgpt.tiers.nano import NanoEngine
-
+        model.labels_ = list(manifest["labels"])
+        model._restore_state(path, manifest)
         model.judge_ = NanoEngine.load(path / "judge") if manifest.get("judge") else None
         model.router_ = NanoEngine.load(path / "router") if manifest.get("router") else None
-        model.labels_ = list(manifest["labels"])
-        model.data_info_ = manifest.get("data", {})
-        model.train_seconds_ = float(manifest.get("train_seconds", 0.0))
-        model.auto_report_ = None
-        model.metrics_ = manifest.get("metrics", {})
-        model.path_ = path
         return model
 
 
