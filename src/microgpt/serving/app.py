@@ -8,7 +8,6 @@ finish on the model object they already hold — so a promote never fails a requ
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -25,71 +24,20 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from microgpt.errors import DataError, MicroGPTError
 from microgpt.routing.cascade import Cascade, Decision, decide
 from microgpt.routing.fallback import LabelTeacher
+from microgpt.serving.models import HTTPError, Models
+from microgpt.serving.review import review_router
 from microgpt.serving.schemas import (
     FeedbackRequest,
     ModuleInfo,
     Prediction,
     PredictRequest,
     PredictResponse,
-    ReviewItem,
-    ReviewResolveRequest,
     ServeSettings,
 )
-from microgpt.store.db import (
-    REVIEW_STATUSES,
-    PredictionLog,
-    ReviewConflictError,
-    ReviewNotFoundError,
-    Store,
-    prediction_row,
-)
-from microgpt.store.registry import Registry, RegistryError
+from microgpt.store.db import PredictionLog, Store, prediction_row
+from microgpt.store.registry import Registry
 
 log = logging.getLogger(__name__)
-
-
-class HTTPError(MicroGPTError):
-    """An error with an HTTP status, raised inside routes."""
-
-    def __init__(self, status: int, message: str, hint: str | None = None) -> None:
-        super().__init__(message, hint)
-        self.status = status
-
-
-class Models:
-    """The loaded current version of each module, swapped when its registry pointer moves."""
-
-    def __init__(self, registry: Registry) -> None:
-        self.registry = registry
-        self._loaded: dict[str, tuple[int, Any]] = {}
-        self._lock = threading.Lock()
-
-    def get(self, name: str) -> tuple[int, Any]:
-        try:
-            version = self.registry.current(name)
-        except RegistryError:
-            raise HTTPError(
-                404,
-                f"no module named {name!r}; available: {', '.join(self.registry.names()) or 'none'}",
-                "add one with `microgpt modules add DIR --name NAME`",
-            ) from None
-        if version is None:
-            raise HTTPError(404, f"module {name!r} has no promoted version", f"microgpt modules promote {name} VERSION")
-        held = self._loaded.get(name)
-        if held is not None and held[0] == version:
-            return held
-        with self._lock:
-            held = self._loaded.get(name)
-            if held is None or held[0] != version:
-                held = (version, self.registry.load(name, version))
-                self._loaded[name] = held
-                log.info("loaded %s v%d", name, version)
-        return held
-
-    def load_all(self) -> None:
-        for name in self.registry.names():
-            if self.registry.current(name) is not None:
-                self.get(name)
 
 
 class BodyLimit:
@@ -307,50 +255,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         requests_total.labels(name, "feedback", "200").inc()
         return {"id": row_id}
 
-    # ---- review queue: texts a model did not answer alone, waiting for a person ------------------------------
-    def _review_call(item_id: str, action: Any) -> ReviewItem:
-        try:
-            action()
-        except ReviewNotFoundError as err:
-            raise HTTPError(404, err.message, "list the pending items: GET /v1/review") from None
-        except ReviewConflictError as err:
-            raise HTTPError(409, err.message, err.hint) from None
-        item = store.review_item(item_id)
-        requests_total.labels(item["module"] if item else "", "review", "200").inc()
-        return ReviewItem(**item)  # type: ignore[arg-type]
-
-    @app.get("/v1/review", dependencies=[Depends(authorize)])
-    def list_review(module: str | None = None, status: str = "pending", limit: int = 50) -> list[ReviewItem]:
-        if status != "all" and status not in REVIEW_STATUSES:
-            raise HTTPError(422, f"unknown review status {status!r}", f"use {', '.join(REVIEW_STATUSES)} or all")
-        if not 1 <= limit <= 1000:
-            raise HTTPError(422, f"limit {limit} is out of range", "ask for 1 to 1000 items")
-        return [ReviewItem(**item) for item in store.review_items(module, None if status == "all" else status, limit)]
-
-    @app.post("/v1/review/{item_id}/resolve", dependencies=[Depends(authorize)])
-    def resolve_review(item_id: str, body: ReviewResolveRequest) -> ReviewItem:
-        target: str | list[str] = body.label if body.label is not None else list(body.labels or [])
-        item = store.review_item(item_id)
-        if item is not None:
-            try:
-                _, model = models.get(item["module"])
-            except HTTPError:  # the module is gone or not promoted: keep the answer as given
-                model = None
-            if model is not None and model.task != "extract":
-                given = [target] if isinstance(target, str) else target
-                unknown = [x for x in given if x not in model.labels_]
-                if unknown:
-                    raise HTTPError(
-                        422,
-                        f"unknown label(s) {unknown} for module {item['module']!r}",
-                        f"known labels: {', '.join(model.labels_)}",
-                    )
-                target = given if model.task == "tag" else target
-        return _review_call(item_id, lambda: store.resolve_review(item_id, target, by="api"))
-
-    @app.post("/v1/review/{item_id}/skip", dependencies=[Depends(authorize)])
-    def skip_review(item_id: str) -> ReviewItem:
-        return _review_call(item_id, lambda: store.skip_review(item_id, by="api"))
+    app.include_router(review_router(store, models, requests_total, authorize))
 
     return app
 

@@ -2,7 +2,7 @@
 
     rep = Replier(tier="micro").fit(messages, replies)                 # or .fit(dataset) with `reply` on each Example
     rep.predict_one("where is order 1234?", fields={"Order Number": "1234"}).text
-    for piece in rep.stream("I want my money back"): print(piece, end="", flush=True)
+    for piece in rep.stream("I want my money back"): print(piece, end="", flush=True)    # .draft afterwards
     rep.save("replies/");  microgpt.load("replies/")
 
 Tiers: `nano` retrieves the reply of the most similar training message; `micro` generates with `tinygpt`, a small
@@ -20,8 +20,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +28,8 @@ from microgpt.config import NanoConfig, TinyGPTConfig, make_config
 from microgpt.data.records import Dataset, Example
 from microgpt.errors import ConfigError, DataError
 from microgpt.progress import Progress, no_progress
-from microgpt.reply.placeholders import StreamFiller, fill_stream, templatize
+from microgpt.reply.draft import Draft, DraftStream
+from microgpt.reply.placeholders import templatize
 from microgpt.tasks.base import Task, check_text
 
 log = logging.getLogger(__name__)
@@ -38,22 +38,6 @@ log = logging.getLogger(__name__)
 # answers the neighbouring intent, and is counted so.
 JUDGE = NanoConfig(word_ngrams=(1, 2), char_ngrams=(0, 0), min_df=2)
 Fields = Mapping[str, Any]
-
-
-@dataclass
-class Draft:
-    """One reply draft: its `text` (placeholders filled where the caller gave the field), and how it was made."""
-
-    text: str
-    filled: list[str] = field(default_factory=list)  # placeholders filled from the caller's fields
-    unfilled: list[str] = field(default_factory=list)  # placeholders left visible: no field was given for them
-    intent: str | None = None  # the intent the draft was conditioned on: the caller's, or the router's
-    tokens: int = 0  # pieces generated (micro: BPE tokens; nano: words)
-    first_token_ms: float = 0.0
-    ms: float = 0.0
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 class Replier(Task):
@@ -235,8 +219,9 @@ class Replier(Task):
         temperature: float = 0.0,
         top_p: float = 1.0,
         seed: int | None = None,
-    ) -> Iterator[str]:
-        """The draft as it is written: text pieces, placeholders filled from `fields` as soon as they close.
+    ) -> DraftStream:
+        """The draft as it is written: iterate for text pieces, placeholders filled from `fields` as soon as they
+        close; the stream's `draft` is the finished `Draft` afterwards.
 
         Greedy by default (the same draft every time); `temperature` > 0 samples, from the `top_p` nucleus.
         """
@@ -245,45 +230,13 @@ class Replier(Task):
         pieces = self.engine_.generate(
             message, intent, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed
         )
-        yield from fill_stream(pieces, fields)
+        return DraftStream(pieces, fields, intent)
 
-    def predict_one(
-        self,
-        message: str,
-        *,
-        intent: str | None = None,
-        fields: Fields | None = None,
-        max_new_tokens: int | None = None,
-        temperature: float = 0.0,
-        top_p: float = 1.0,
-        seed: int | None = None,
-    ) -> Draft:
-        """One `Draft` for `message`, with its timing (first token, total) and the placeholders left open."""
-        self._check_request(message, intent)
-        intent = self._route(message, intent)
-        filler = StreamFiller(fields)
-        start = time.perf_counter()
-        first = None
-        tokens = 0
-        for piece in self.engine_.generate(
-            message, intent, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed
-        ):
-            if first is None:
-                first = time.perf_counter()
-            tokens += 1
-            filler.feed(piece)
-        filler.flush()
-        end = time.perf_counter()
-        done = filler.result
-        return Draft(
-            text=done.text,
-            filled=done.filled,
-            unfilled=done.unfilled,
-            intent=intent,
-            tokens=tokens,
-            first_token_ms=((first or end) - start) * 1000,
-            ms=(end - start) * 1000,
-        )
+    def predict_one(self, message: str, **generation: Any) -> Draft:
+        """One `Draft` for `message`, with its timing (first token, total) and the placeholders left open.
+
+        Takes `stream`'s keywords: intent, fields, max_new_tokens, temperature, top_p, seed."""
+        return self.stream(message, **generation).finish()
 
     def predict(
         self,
