@@ -278,3 +278,15 @@ def test_cli_streams_the_draft_as_it_is_written(fitted, tmp_path):
     assert proc.wait(timeout=120) == 0, proc.stderr.read() if proc.stderr else ""
     assert b"".join(chunks).decode() == expected.text + "\n"
     assert len(chunks) >= 3  # many writes, one per token, not one at exit
+
+
+def test_cli_names_the_placeholders_it_left_open(fitted, tmp_path):
+    fitted("nano").save(tmp_path / "n")
+    run = subprocess.run(
+        [sys.executable, "-m", "microgpt", "predict", str(tmp_path / "n"), "please cancel my order 555",
+         "--field", "Order Number=555"],
+        capture_output=True, text=True, timeout=120, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert run.stdout == "I have cancelled order 555. Your refund reaches you within 5 days via {{Payment Method}}.\n"
+    assert "placeholders left open: Payment Method (fill them with --field" in run.stderr

@@ -135,11 +135,15 @@ def _reply(
 ) -> None:
     """One message: the draft streamed as plain text. Stdin: {"id", "reply", "unfilled"} JSON lines."""
     if text is not None and text != "-":
-        for piece in model.stream(text, intent=intent, fields=fields, **gen):
+        stream = model.stream(text, intent=intent, fields=fields, **gen)
+        for piece in stream:
             sys.stdout.write(piece)
             sys.stdout.flush()  # token by token, as it is written
         sys.stdout.write("\n")
         sys.stdout.flush()
+        if stream.draft.unfilled:  # on stderr: stdout stays the draft alone
+            names = ", ".join(dict.fromkeys(stream.draft.unfilled))
+            sys.stderr.write(f"placeholders left open: {names} (fill them with --field 'NAME=VALUE')\n")
         return
     if sys.stdin.isatty():
         raise DataError("no message given and nothing piped on stdin", hint=f'microgpt predict {module} "message"')

@@ -7,16 +7,17 @@ finish on the model object they already hold — so a promote never fails a requ
 
 from __future__ import annotations
 
+import json
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import numpy as np
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -186,12 +187,24 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
             versions=[v.version for v in registry.versions(name)], metrics=getattr(model, "metrics_", None) or None,
         )  # fmt: skip
 
-    @app.post("/v1/modules/{name}/predict", dependencies=[Depends(authorize)])
-    async def predict(name: str, body: PredictRequest) -> PredictResponse:
+    @app.post("/v1/modules/{name}/predict", dependencies=[Depends(authorize)], response_model=PredictResponse)
+    async def predict(name: str, body: PredictRequest) -> Any:
         # async on purpose: a nano prediction takes ~0.1 ms, less than a hop to the thread pool; on 2 cores a
-        # micro batch would compete for the same cores from a thread anyway.
+        # micro batch would compete for the same cores from a thread anyway. Drafts (tens of ms to seconds) and
+        # escalations go to the thread pool, so the server keeps answering while they are written.
         start = time.perf_counter()
         version, model = models.get(name)
+
+        def log_one(text: str, pred: dict[str, Any], ms: float | None = None) -> dict[str, Any]:
+            """Log one prediction (unless logging is off) and give it its request id."""
+            pred["request_id"] = ""
+            if settings.log_predictions:
+                ms = (time.perf_counter() - start) * 1000 if ms is None else ms
+                row = prediction_row(name, version, text, dict(pred), pred.get("confidence"), ms, settings.keep_texts)
+                prediction_log.add(row)
+                pred["request_id"] = row[0]
+            return pred
+
         texts = [body.text] if body.text is not None else list(body.texts or [])
         if len(texts) > settings.max_batch:
             raise HTTPError(413, f"batch of {len(texts)} texts is over the limit of {settings.max_batch}", "split it")
@@ -204,7 +217,13 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
                     f"text {i} has {len(text):,} characters, over the limit of {settings.max_text_chars:,}",
                     "send shorter texts (split long documents)",
                 )
-        if model.task == "extract":
+        _check_options(model, body)
+        if model.task == "reply":
+            gen = {"intent": body.intent, "fields": body.fields, "max_new_tokens": body.max_new_tokens}
+            if body.stream:
+                return _sse(model.stream(texts[0], **gen), lambda draft: log_one(texts[0], _reply(draft)))
+            outputs = await run_in_threadpool(lambda: [_reply(model.predict_one(t, **gen)) for t in texts])
+        elif model.task == "extract":
             outputs = [_extraction(x) for x in model.predict(texts, body.context, body.reference_date)]
         elif model.task == "classify":
             outputs = []
@@ -216,17 +235,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         else:
             outputs = [_prediction(model, row) for row in model.predict_proba(texts)]
         elapsed_ms = (time.perf_counter() - start) * 1000 / len(texts)
-        results = []
-        for text, pred in zip(texts, outputs, strict=True):
-            if settings.log_predictions:
-                logged = prediction_row(
-                    name, version, text, dict(pred), pred.get("confidence"), elapsed_ms, keep_text=settings.keep_texts
-                )
-                prediction_log.add(logged)
-                pred["request_id"] = logged[0]
-            else:
-                pred["request_id"] = ""
-            results.append(Prediction(**pred))
+        results = [Prediction(**log_one(text, pred, elapsed_ms)) for text, pred in zip(texts, outputs, strict=True)]
         requests_total.labels(name, "predict", "200").inc()
         latency.labels(name, "predict").observe(time.perf_counter() - start)
         if body.text is not None:
@@ -236,11 +245,13 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     @app.post("/v1/modules/{name}/feedback", dependencies=[Depends(authorize)])
     async def feedback(name: str, body: FeedbackRequest) -> dict[str, Any]:
         _, model = models.get(name)
-        if model.task == "extract":
+        if model.task in ("extract", "reply"):
+            kind, example = ("an extractor", "text + spans or fields") if model.task == "extract" else (
+                "a replier", "message + the reply you sent")  # fmt: skip
             raise HTTPError(
                 422,
-                f"module {name!r} is an extractor; feedback takes a label or labels",
-                "add corrected examples to the training JSONL (text + spans or fields) and retrain",
+                f"module {name!r} is {kind}; feedback takes a label or labels",
+                f"add corrected examples to the training JSONL ({example}) and retrain",
             )
         target: str | list[str] = body.label if body.label is not None else list(body.labels or [])
         labels = [target] if isinstance(target, str) else target
@@ -282,6 +293,32 @@ def _fallback_client() -> Any:
     from microgpt.routing.fallback import FallbackConfig, LLMClient
 
     return LLMClient(FallbackConfig.from_env())
+
+
+def _check_options(model: Any, body: PredictRequest) -> None:
+    """Options that only some tasks read are refused elsewhere, so a typo'd module name does not pass silently."""
+    for option, tasks in (("intent", "reply"), ("fields", "reply"), ("max_new_tokens", "reply"), ("stream", "reply"),
+                          ("context", "extract"), ("reference_date", "extract")):  # fmt: skip
+        if getattr(body, option) not in (None, False) and model.task not in tasks:
+            raise HTTPError(
+                422, f'"{option}" is for {tasks} modules; this one is a {model.task} module', f'leave "{option}" out'
+            )
+
+
+def _reply(draft: Any) -> dict[str, Any]:
+    return {"reply": draft.text, "intent": draft.intent, "unfilled": draft.unfilled, "tokens": draft.tokens}
+
+
+def _sse(stream: Any, done: Any) -> StreamingResponse:
+    """A draft as server-sent events: `token` events ({"text": piece}) while it is written, then one `done` event
+    with the whole prediction (as the non-streaming answer gives it, request id included)."""
+
+    def events() -> Iterator[str]:
+        for piece in stream:
+            yield f"event: token\ndata: {json.dumps({'text': piece}, ensure_ascii=False)}\n\n"
+        yield f"event: done\ndata: {json.dumps(done(stream.draft), ensure_ascii=False)}\n\n"
+
+    return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
 
 def _extraction(ex: Any) -> dict[str, Any]:

@@ -30,11 +30,21 @@ class PredictRequest(BaseModel):
     reference_date: datetime.date | None = Field(
         None, description="Extractors: resolve relative dates ('next Friday') against this day (default: today)."
     )
+    intent: str | None = Field(None, description="Repliers: the message's intent (default: the module's guess).")
+    fields: dict[str, str] | None = Field(
+        None,
+        description='Repliers: values for the reply\'s placeholders, e.g. {"Order Number": "4512"}.',
+        max_length=100,
+    )
+    max_new_tokens: int | None = Field(None, ge=1, le=2000, description="Repliers: the most tokens to write.")
+    stream: bool = Field(False, description="Repliers, one text: the draft as server-sent events, token by token.")
 
     @model_validator(mode="after")
     def _one_of(self) -> PredictRequest:
         if (self.text is None) == (self.texts is None):
             raise ValueError('send either "text" (one) or "texts" (a batch), not both or neither')
+        if self.stream and self.text is None:
+            raise ValueError('"stream" writes one draft: send "text", not "texts"')
         return self
 
 
@@ -54,6 +64,10 @@ class Prediction(BaseModel):
     spans: list[dict[str, Any]] | None = Field(
         None, description="Extractors: label, start, end, text, confidence and normalised value of each span."
     )
+    reply: str | None = Field(None, description="Repliers: the draft, placeholders filled from the fields given.")
+    intent: str | None = Field(None, description="Repliers: the intent the draft was written for.")
+    unfilled: list[str] | None = Field(None, description="Repliers: placeholders left visible (no field given).")
+    tokens: int | None = Field(None, description="Repliers: tokens written.")
 
 
 class PredictResponse(BaseModel):
