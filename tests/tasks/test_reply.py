@@ -161,6 +161,18 @@ def test_micro_conditions_on_the_routed_intent_unless_one_is_given(fitted, tmp_p
     assert plain.router_ is None and plain.predict_one("I forgot my password", max_new_tokens=2).intent is None
 
 
+def test_micro_decodes_with_guidance_on_the_intent(fitted):
+    from microgpt.backbones.tinygpt import generate
+
+    engine = fitted("micro").engine_
+    assert engine.config.guidance == 1.5  # the default: on
+    prompt, bare = engine.prompt("where is it", "track_order"), engine.prompt("where is it")
+    end = engine.tokenizer.special["<|end|>"]
+    guided = list(generate(engine.model, prompt, 20, end, guide=bare, guidance=1.5))
+    assert engine.token_ids("where is it", "track_order", max_new_tokens=20) == guided
+    assert engine.token_ids("where is it", None, max_new_tokens=20) == list(generate(engine.model, bare, 20, end))
+
+
 def test_intents_are_checked(fitted):
     model = fitted("nano")
     with pytest.raises(DataError, match="did you mean 'track_order'"):
