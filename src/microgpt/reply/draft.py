@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from microgpt.reply.placeholders import StreamFiller
+from microgpt.reply.placeholders import StreamFiller, fill_stream
 
 
 @dataclass
@@ -37,22 +37,14 @@ class DraftStream:
 
     def __init__(self, pieces: Iterable[str], fields: Mapping[str, Any] | None, intent: str | None) -> None:
         self._pieces, self._fields, self.intent = pieces, fields, intent
+        self._first: float | None = None
+        self._tokens = 0
         self.draft: Draft | None = None
 
     def __iter__(self) -> Iterator[str]:
         filler = StreamFiller(self._fields)
         start = time.perf_counter()
-        first, tokens = None, 0
-        for piece in self._pieces:
-            if first is None:
-                first = time.perf_counter()
-            tokens += 1
-            out = filler.feed(piece)
-            if out:
-                yield out
-        rest = filler.flush()
-        if rest:
-            yield rest
+        yield from fill_stream(self._timed(), None, filler)
         end = time.perf_counter()
         done = filler.result
         self.draft = Draft(
@@ -60,10 +52,18 @@ class DraftStream:
             filled=done.filled,
             unfilled=done.unfilled,
             intent=self.intent,
-            tokens=tokens,
-            first_token_ms=((first or end) - start) * 1000,
+            tokens=self._tokens,
+            first_token_ms=((self._first or end) - start) * 1000,
             ms=(end - start) * 1000,
         )
+
+    def _timed(self) -> Iterator[str]:
+        """The engine's pieces, noting when the first arrives and how many there are."""
+        for piece in self._pieces:
+            if self._first is None:
+                self._first = time.perf_counter()
+            self._tokens += 1
+            yield piece
 
     def finish(self) -> Draft:
         """Read the rest of the stream and return the `Draft`."""

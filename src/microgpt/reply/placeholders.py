@@ -141,9 +141,13 @@ class StreamFiller:
         return done.text
 
 
-def fill_stream(pieces: Iterable[str], fields: Mapping[str, Any] | None) -> Iterator[str]:
-    """`StreamFiller` over an iterator of text pieces; yields filled text as soon as it is safe to show."""
-    filler = StreamFiller(fields)
+def fill_stream(
+    pieces: Iterable[str], fields: Mapping[str, Any] | None, filler: StreamFiller | None = None
+) -> Iterator[str]:
+    """`StreamFiller` over an iterator of text pieces; yields filled text as soon as it is safe to show.
+
+    Pass your own `filler` (made with the fields) to read its `result` afterwards."""
+    filler = filler or StreamFiller(fields)
     for piece in pieces:
         out = filler.feed(piece)
         if out:
