@@ -26,7 +26,7 @@ from rich.table import Table
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
-from run import environment, fmt  # noqa: E402  (bench/run.py: machine description and number formatting)
+from run import environment, fmt, record_run  # noqa: E402  (bench/run.py: machine, number formats, BENCHMARKS.md)
 
 SYSTEMS = {"nano": "nano", "tinygpt": "micro"}
 COLUMNS = [
@@ -222,13 +222,7 @@ def write_markdown(rows: list[dict[str, Any]], meta: dict[str, str], command: st
         "from the message."
     )
     lines.append("")
-    path = ROOT / "BENCHMARKS.md"
-    text = path.read_text() if path.exists() else "# Benchmarks\n\n"
-    marker = "<!-- runs: newest first -->"
-    if marker not in text:
-        text += f"\n## Runs\n\n{marker}\n"
-    text = text.replace(marker, marker + "\n\n" + "\n".join(lines))
-    path.write_text(text)
+    record_run(lines)
 
 
 if __name__ == "__main__":

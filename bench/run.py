@@ -149,13 +149,17 @@ def write_markdown(results: dict[str, list[dict[str, object]]], meta: dict[str, 
         for r in rows:
             lines.append("| " + " | ".join(fmt(r.get(k), f) for k, _, f in cols) + " |")
         lines.append("")
+    record_run(lines)
+
+
+def record_run(lines: list[str]) -> None:
+    """Put a run's markdown at the top of BENCHMARKS.md's runs (newest first); every bench script records so."""
     path = ROOT / "BENCHMARKS.md"
     text = path.read_text() if path.exists() else "# Benchmarks\n\n"
     marker = "<!-- runs: newest first -->"
     if marker not in text:
         text += f"\n## Runs\n\n{marker}\n"
-    text = text.replace(marker, marker + "\n\n" + "\n".join(lines))
-    path.write_text(text)
+    path.write_text(text.replace(marker, marker + "\n\n" + "\n".join(lines)))
 
 
 if __name__ == "__main__":

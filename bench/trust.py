@@ -33,7 +33,7 @@ from microgpt.routing.calibration import auroc, flagged_at
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
-from run import environment  # noqa: E402
+from run import environment, record_run  # noqa: E402
 
 MICRO = {"max_minutes": 13.0}
 
@@ -313,13 +313,7 @@ def write_markdown(  # type: ignore[type-arg]
         f"{ret['rollback_exact']}.",
         "",
     ]
-    path = ROOT / "BENCHMARKS.md"
-    text = path.read_text()
-    marker = "<!-- runs: newest first -->"
-    text = (
-        text.replace(marker, marker + "\n\n" + "\n".join(lines)) if marker in text else text + "\n" + "\n".join(lines)
-    )
-    path.write_text(text)
+    record_run(lines)
 
 
 if __name__ == "__main__":
