@@ -21,6 +21,7 @@ import numpy as np
 
 from microgpt.data.records import Dataset
 from microgpt.errors import DataError
+from microgpt.evaluation.report import metric_rows
 from microgpt.progress import Progress, no_progress
 from microgpt.reply.placeholders import field_key, placeholders
 
@@ -130,14 +131,8 @@ def markdown(report: dict[str, Any]) -> str:
         f"Data: `{report['data']['name']}`, {report['data']['n']} messages; evaluated {report['evaluated_at']}. "
         "Drafts are written from the message alone (greedy); each row's fields, if any, fill the placeholders.",
         "",
-        "| metric | value |",
-        "|---|---|",
+        *metric_rows(m),
     ]
-    for key, value in m.items():
-        if isinstance(value, float):
-            lines.append(f"| {key} | {value:.4f} |")
-        elif isinstance(value, int):
-            lines.append(f"| {key} | {value} |")
     lines += ["", "## Samples: reference and draft side by side", ""]
     lines += ["| message | intent | reference | draft | ROUGE-L |", "|---|---|---|---|---|"]
     for s in m.get("samples", []):

@@ -178,14 +178,8 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         f"Data: `{report['data']['name']}`, {report['data']['n']} examples; evaluated {report['evaluated_at']}.",
         "",
-        "| metric | value |",
-        "|---|---|",
+        *metric_rows(m),
     ]
-    for key, value in m.items():
-        if isinstance(value, float):
-            lines.append(f"| {key} | {value:.4f} |")
-        elif isinstance(value, int):
-            lines.append(f"| {key} | {value} |")
     if report.get("texts_per_second"):
         lines.append(f"| texts/s (batch) | {report['texts_per_second']:.0f} |")
     lines += ["", "## Per label", "", "| label | precision | recall | F1 | support |", "|---|---|---|---|---|"]
@@ -227,3 +221,14 @@ def markdown(report: dict[str, Any]) -> str:
                 f"| {c['within_budget']} |"
             )
     return "\n".join(lines) + "\n"
+
+
+def metric_rows(metrics: dict[str, Any]) -> list[str]:
+    """A markdown table of the plain numbers in `metrics` (lists and tables are shown elsewhere)."""
+    lines = ["| metric | value |", "|---|---|"]
+    for key, value in metrics.items():
+        if isinstance(value, float):
+            lines.append(f"| {key} | {value:.4f} |")
+        elif isinstance(value, int):
+            lines.append(f"| {key} | {value} |")
+    return lines
