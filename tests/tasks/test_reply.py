@@ -171,6 +171,11 @@ def test_micro_decodes_with_guidance_on_the_intent(fitted):
     guided = list(generate(engine.model, prompt, 20, end, guide=bare, guidance=1.5))
     assert engine.token_ids("where is it", "track_order", max_new_tokens=20) == guided
     assert engine.token_ids("where is it", None, max_new_tokens=20) == list(generate(engine.model, bare, 20, end))
+    unguided = list(generate(engine.model, prompt, 20, end))  # guidance 1 per draft: the plain conditional
+    assert engine.token_ids("where is it", "track_order", max_new_tokens=20, guidance=1.0) == unguided
+    model = fitted("micro")
+    text = engine.tokenizer.decode(unguided)
+    assert model.predict_one("where is it", intent="track_order", max_new_tokens=20, guidance=1.0).text == text
 
 
 def test_intents_are_checked(fitted):

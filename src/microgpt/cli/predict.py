@@ -30,6 +30,7 @@ def predict_cmd(
     temperature: float = typer.Option(0.0, "--temperature", help="reply: 0 = greedy; > 0 samples."),
     top_p: float = typer.Option(1.0, "--top-p", help="reply: nucleus sampling mass (with --temperature)."),
     seed: int = typer.Option(None, "--seed", help="reply: seed for sampling."),
+    guidance: float = typer.Option(None, "--guidance", help="reply (micro): guidance on the intent; 1 = off."),
 ) -> None:
     """Label texts with a trained module; prints one JSON object per text (extract: fields and spans).
 
@@ -37,6 +38,7 @@ def predict_cmd(
     model = load(module)
     if model.task == "reply":
         gen = {"max_new_tokens": max_tokens, "temperature": temperature, "top_p": top_p, "seed": seed}
+        gen |= {"guidance": guidance} if guidance is not None else {}
         _reply(model, module, text, _fields(field or []), intent, gen)
         return
     emit = functools.partial(_emit, model, context=context, reference=_reference(reference_date))

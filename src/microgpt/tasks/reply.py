@@ -219,23 +219,26 @@ class Replier(Task):
         temperature: float = 0.0,
         top_p: float = 1.0,
         seed: int | None = None,
+        guidance: float | None = None,
     ) -> DraftStream:
         """The draft as it is written: iterate for text pieces, placeholders filled from `fields` as soon as they
         close; the stream's `draft` is the finished `Draft` afterwards.
 
         Greedy by default (the same draft every time); `temperature` > 0 samples, from the `top_p` nucleus.
+        `guidance` (micro) overrides the module's classifier-free guidance on the intent: 1 = off, twice as fast.
         """
         self._check_request(message, intent)
         intent = self._route(message, intent)
-        pieces = self.engine_.generate(
-            message, intent, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed
-        )
+        sampling = {"temperature": temperature, "top_p": top_p, "seed": seed}
+        if guidance is not None:
+            sampling["guidance"] = guidance
+        pieces = self.engine_.generate(message, intent, max_new_tokens=max_new_tokens, **sampling)
         return DraftStream(pieces, fields, intent)
 
     def predict_one(self, message: str, **generation: Any) -> Draft:
         """One `Draft` for `message`, with its timing (first token, total) and the placeholders left open.
 
-        Takes `stream`'s keywords: intent, fields, max_new_tokens, temperature, top_p, seed."""
+        Takes `stream`'s keywords: intent, fields, max_new_tokens, temperature, top_p, seed, guidance."""
         return self.stream(message, **generation).finish()
 
     def predict(

@@ -217,8 +217,11 @@ class TinyGPTEngine:
         temperature: float = 0.0,
         top_p: float = 1.0,
         seed: int | None = None,
+        guidance: float | None = None,
     ) -> Iterator[str]:
-        """The draft's text, one piece per generated token ('' while a multi-byte character is incomplete)."""
+        """The draft's text, one piece per generated token ('' while a multi-byte character is incomplete).
+
+        `guidance` overrides the config's classifier-free guidance on the intent for this draft (1 = off)."""
         if self.config.threads:
             torch.set_num_threads(self.config.threads)
         prompt = self.prompt(message, intent)
@@ -226,7 +229,7 @@ class TinyGPTEngine:
         limit = max_new_tokens if max_new_tokens is not None else self.config.max_new_tokens
         stop = self.tokenizer.special["<|end|>"]
         for token in generate(
-            self.model, prompt, limit, stop, temperature, top_p, seed, **self._guide(message, intent)
+            self.model, prompt, limit, stop, temperature, top_p, seed, **self._guide(message, intent, guidance)
         ):
             yield stream.push(token)
         rest = stream.flush()
@@ -237,14 +240,15 @@ class TinyGPTEngine:
         """Greedy (or sampled, with `seed`) token ids of a draft; `use_cache=False` is the slow reference path."""
         prompt = self.prompt(message, intent)
         limit = kw.pop("max_new_tokens", self.config.max_new_tokens)
-        kw = {**self._guide(message, intent), **kw}
+        kw = {**self._guide(message, intent, kw.pop("guidance", None)), **kw}
         return list(generate(self.model, prompt, limit, self.tokenizer.special["<|end|>"], use_cache=use_cache, **kw))
 
-    def _guide(self, message: str, intent: str | None) -> dict[str, Any]:
+    def _guide(self, message: str, intent: str | None, guidance: float | None = None) -> dict[str, Any]:
         """Guidance arguments for `generate`: the prompt without its intent, when there is an intent to guide on."""
-        if not intent or self.config.guidance == 1.0:
+        guidance = self.config.guidance if guidance is None else guidance
+        if not intent or guidance == 1.0:
             return {}
-        return {"guide": self.prompt(message, None, warn=False), "guidance": self.config.guidance}
+        return {"guide": self.prompt(message, None, warn=False), "guidance": guidance}
 
     # ---- persistence ---------------------------------------------------------------------------------------
     def save(self, directory: Path) -> None:
