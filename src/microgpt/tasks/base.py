@@ -34,6 +34,11 @@ class Task:
     """Base of all tasks. Subclasses set `task` and implement target encoding and decoding."""
 
     task: ClassVar[str] = ""
+    # the engine class of each trained tier, loaded by name so a module loads only the libraries its tier needs
+    engines: ClassVar[dict[str, str]] = {
+        "nano": "microgpt.tiers.nano:NanoEngine",
+        "micro": "microgpt.tiers.micro:MicroEngine",
+    }
     multilabel: ClassVar[bool] = False
     auto_report_: dict[str, Any] | None  # learned: why the auto tier chose its tier (None for nano/micro)
 
@@ -198,7 +203,7 @@ class Task:
             params["tier"], nano=params["nano"], micro=params["micro"], auto=params["auto"], seed=params["seed"]
         )
         model.labels_ = list(manifest["labels"])
-        model.engine_ = _load_engine(manifest["tier"], path)
+        model.engine_ = load_engine(manifest["tier"], path, cls.engines)
         model._restore_state(path, manifest)
         return model
 
@@ -239,16 +244,14 @@ def check_text(text: Any, where: str) -> None:
         )
 
 
-def _load_engine(tier: str, path: Path) -> Any:
-    if tier == "nano":
-        from microgpt.tiers.nano import NanoEngine
+def load_engine(tier: str, path: Path, engines: dict[str, str]) -> Any:
+    """Load a module's engine: `engines` maps each tier to "package.module:Class" (imported only when used)."""
+    import importlib
 
-        return NanoEngine.load(path)
-    if tier == "micro":
-        from microgpt.tiers.micro import MicroEngine
-
-        return MicroEngine.load(path)
-    raise ConfigError(f"module at {path} has unknown tier {tier!r}", hint="upgrade microgpt or retrain the module")
+    if tier not in engines:
+        raise ConfigError(f"module at {path} has unknown tier {tier!r}", hint="upgrade microgpt or retrain the module")
+    module, _, name = engines[tier].partition(":")
+    return getattr(importlib.import_module(module), name).load(path)
 
 
 def load(path: str | Path) -> Task:

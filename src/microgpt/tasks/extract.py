@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from microgpt.config import MicroConfig, NanoConfig
 from microgpt.data.records import Dataset, Example, Span
@@ -29,7 +29,7 @@ from microgpt.extract.normalize import Money, fold, normalize, to_json
 from microgpt.extract.schema import Schema, infer_schema, parse_schema, schema_to_json
 from microgpt.extract.spans import check_spans, snap, spans_from_fields
 from microgpt.progress import Progress, no_progress
-from microgpt.tasks.base import Task, check_text
+from microgpt.tasks.base import Task, check_text, load_engine
 
 log = logging.getLogger(__name__)
 DATE_ORDERS = ("DMY", "MDY", "YMD")
@@ -70,6 +70,10 @@ class Extractor(Task):
     """Span and field extraction on the nano (CRF) or micro (token classification) tier."""
 
     task = "extract"
+    engines: ClassVar[dict[str, str]] = {
+        "nano": "microgpt.tiers.crf:CrfEngine",
+        "micro": "microgpt.tiers.token_micro:TokenMicroEngine",
+    }
 
     def __init__(
         self,
@@ -331,16 +335,7 @@ class Extractor(Task):
         )
         model.schema_ = parse_schema(manifest["schema"]) or {}
         model.labels_ = list(model.schema_)
-        if manifest["tier"] == "nano":
-            from microgpt.tiers.crf import CrfEngine
-
-            model.engine_ = CrfEngine.load(path)
-        elif manifest["tier"] == "micro":
-            from microgpt.tiers.token_micro import TokenMicroEngine
-
-            model.engine_ = TokenMicroEngine.load(path)
-        else:
-            raise ConfigError(f"module at {path} has unknown tier {manifest['tier']!r}", hint="upgrade microgpt")
+        model.engine_ = load_engine(manifest["tier"], path, cls.engines)
         model._restore_state(path, manifest)
         model.alignment_ = dict(manifest.get("data", {}).get("alignment", {}))
         return model

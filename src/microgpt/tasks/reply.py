@@ -22,7 +22,7 @@ import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from microgpt.config import NanoConfig, TinyGPTConfig, make_config
 from microgpt.data.records import Dataset, Example
@@ -30,7 +30,7 @@ from microgpt.errors import ConfigError, DataError
 from microgpt.progress import Progress, no_progress
 from microgpt.reply.draft import Draft, DraftStream
 from microgpt.reply.placeholders import templatize
-from microgpt.tasks.base import Task, check_text
+from microgpt.tasks.base import Task, check_text, load_engine
 
 log = logging.getLogger(__name__)
 # The intent judge reads whole replies: word uni/bigrams seen twice are plenty (and keep the module small). It reads
@@ -44,6 +44,10 @@ class Replier(Task):
     """Reply drafting on the nano (retrieval) or micro (tinygpt) tier."""
 
     task = "reply"
+    engines: ClassVar[dict[str, str]] = {
+        "nano": "microgpt.tiers.retrieval:RetrievalEngine",
+        "micro": "microgpt.tiers.tinygpt_engine:TinyGPTEngine",
+    }
 
     def __init__(
         self,
@@ -321,16 +325,7 @@ class Replier(Task):
 
         params = manifest["config"]
         model = cls(params["tier"], nano=params["nano"], micro=params["micro"], seed=params["seed"])
-        if manifest["tier"] == "nano":
-            from microgpt.tiers.retrieval import RetrievalEngine
-
-            model.engine_ = RetrievalEngine.load(path)
-        elif manifest["tier"] == "micro":
-            from microgpt.tiers.tinygpt_engine import TinyGPTEngine
-
-            model.engine_ = TinyGPTEngine.load(path)
-        else:
-            raise ConfigError(f"module at {path} has unknown tier {manifest['tier']!r}", hint="upgrade microgpt")
+        model.engine_ = load_engine(manifest["tier"], path, cls.engines)
         model.labels_ = list(manifest["labels"])
         model._restore_state(path, manifest)
         model.judge_ = NanoEngine.load(path / "judge") if manifest.get("judge") else None
