@@ -85,7 +85,7 @@ def fine_tune(model: Any, pairs: list[tuple[list[int], list[int]]], minutes: flo
                 optim.step()
                 optim.zero_grad(set_to_none=True)
                 step, seen = step + 1, seen + len(rows)
-                losses.append(float(loss))
+                losses.append(loss.item())
                 recent = sum(losses[-20:]) / len(losses[-20:])
                 bar.update(task, completed=min(budget, time.perf_counter() - start),
                            description=f"fine-tuning SmolLM2 · loss {recent:.3f}")  # fmt: skip

@@ -221,7 +221,9 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         if model.task == "reply":
             gen = {"intent": body.intent, "fields": body.fields, "max_new_tokens": body.max_new_tokens}
             if body.stream:
-                return _sse(model.stream(texts[0], **gen), lambda draft: log_one(texts[0], _reply(draft)))
+                stream = model.stream(texts[0], **gen)  # checked here, so a bad request is a 422, not a broken stream
+                requests_total.labels(name, "predict", "200").inc()
+                return _sse(stream, lambda draft: log_one(texts[0], _reply(draft)))
             outputs = await run_in_threadpool(lambda: [_reply(model.predict_one(t, **gen)) for t in texts])
         elif model.task == "extract":
             outputs = [_extraction(x) for x in model.predict(texts, body.context, body.reference_date)]
