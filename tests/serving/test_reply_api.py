@@ -4,6 +4,7 @@ from the fields sent, the draft streamed as server-sent events, and clear 422s f
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -45,7 +46,10 @@ def test_a_draft_fills_only_the_fields_sent(server):
     bare = predict(server, "replies", text="please cancel my order 555").json()["prediction"]
     assert bare["reply"].startswith("I have cancelled order {{Order Number}}.")  # nothing sent, nothing invented
     assert set(bare["unfilled"]) == {"Order Number", "Payment Method"}
-    logged = Store(server.home / "microgpt.db").prediction(p["request_id"])  # type: ignore[attr-defined]
+    store = Store(server.home / "microgpt.db")  # type: ignore[attr-defined]
+    deadline = time.monotonic() + 10  # the server logs predictions in batches, from a background thread
+    while (logged := store.prediction(p["request_id"])) is None and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert logged is not None and json.loads(logged["output"])["reply"] == p["reply"]
 
 
