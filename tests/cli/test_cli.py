@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+import microgpt
 from tests.conftest import HELPDESK
 
 
@@ -116,6 +117,12 @@ def test_demo_runs_offline_end_to_end(tmp_path):
     assert "held-out accuracy" in proc.stdout and "new messages" in proc.stdout
     assert "billing" in proc.stdout and "shipping" in proc.stdout
     assert (tmp_path / "demo" / "REPORT.md").exists()
+    replies = tmp_path / "demo-replies"  # the reply part: a retrieval replier on examples/replies.jsonl
+    assert "Reply drafts" in proc.stdout and (replies / "REPORT.md").exists()
+    metrics = json.loads((replies / "microgpt.json").read_text())["metrics"]
+    assert metrics["rouge_l"] > 0.3 and metrics["intent_consistency"] > 0.8
+    draft = microgpt.load(replies).predict_one("please cancel NW-40417", fields={"Order Number": "NW-40417"})
+    assert "cancelled" in draft.text and "NW-40417" in draft.text and "{{Order Number}}" not in draft.text
 
 
 def test_readme_demo_script_passes_its_arguments_through(tmp_path):
