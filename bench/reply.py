@@ -82,7 +82,7 @@ def eval_job(out: Path) -> dict[str, Any]:
     """Drafts for the test set from the saved module, scored; REPORT.md/report.json written into the module."""
     import microgpt
     from microgpt.data import datasets
-    from microgpt.evaluation.generation import generation_metrics, markdown
+    from microgpt.reply.metrics import generation_metrics, markdown
 
     model = microgpt.load(out)
     test = datasets.bitext("test")

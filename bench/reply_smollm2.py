@@ -136,7 +136,7 @@ def main() -> None:
 
     import microgpt
     from microgpt.data import datasets
-    from microgpt.evaluation.generation import generation_metrics
+    from microgpt.reply.metrics import generation_metrics
 
     console = Console(width=220)
     train, test = datasets.bitext("train"), datasets.bitext("test")

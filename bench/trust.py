@@ -27,9 +27,9 @@ from rich.console import Console
 from rich.table import Table
 
 import microgpt
+from microgpt.calibration import auroc, flagged_at
 from microgpt.data.datasets import banking77
 from microgpt.data.records import Dataset
-from microgpt.routing.calibration import auroc, flagged_at
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
@@ -118,7 +118,7 @@ def llm_board(model: microgpt.Classifier, test: Dataset, n: int = 200) -> dict[s
     import socket
     import subprocess
 
-    from microgpt.routing.fallback import FallbackConfig, LabelTeacher, LLMClient
+    from microgpt.routing.llm import FallbackConfig, LabelTeacher, LLMClient
 
     order = list(range(len(test)))
     random.Random(3).shuffle(order)
@@ -175,7 +175,7 @@ def llm_board(model: microgpt.Classifier, test: Dataset, n: int = 200) -> dict[s
 
 
 def retrain_board(train: Dataset, test: Dataset) -> dict[str, object]:
-    from microgpt.routing.retrain import retrain
+    from microgpt.lifecycle.retrain import retrain
     from microgpt.store.db import Store
     from microgpt.store.registry import Registry
 

@@ -23,11 +23,11 @@ from microgpt.errors import (
     NotFittedError,
 )
 from microgpt.evaluation.report import evaluate
-from microgpt.tasks.base import load
-from microgpt.tasks.classify import Classifier
-from microgpt.tasks.extract import Extraction, Extractor
-from microgpt.tasks.reply import Draft, Replier
-from microgpt.tasks.tag import Tagger
+from microgpt.extract.task import Extraction, Extractor
+from microgpt.labels.classify import Classifier
+from microgpt.labels.tag import Tagger
+from microgpt.reply.task import Draft, Replier
+from microgpt.task import load
 
 __version__ = "0.1.0"
 

@@ -10,7 +10,7 @@ from microgpt.data.readers import read_examples
 from microgpt.data.records import Dataset
 from microgpt.errors import ConfigError
 from microgpt.progress import Progress, no_progress
-from microgpt.tasks.base import Task
+from microgpt.task import Task
 
 
 def train(
@@ -32,10 +32,10 @@ def train(
     `schema` and `date_order` apply to 'extract' (see `microgpt.Extractor`); for 'reply', `micro` holds the
     `TinyGPTConfig` settings (see `microgpt.Replier`).
     """
-    from microgpt.tasks.classify import Classifier
-    from microgpt.tasks.extract import Extractor
-    from microgpt.tasks.reply import Replier
-    from microgpt.tasks.tag import Tagger
+    from microgpt.extract.task import Extractor
+    from microgpt.labels.classify import Classifier
+    from microgpt.labels.tag import Tagger
+    from microgpt.reply.task import Replier
 
     if task not in TASKS:
         raise ConfigError(f"unknown task {task!r}", hint=f"use one of: {', '.join(TASKS)}")

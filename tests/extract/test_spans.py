@@ -112,7 +112,7 @@ def test_schema_parsing_and_inference():
 def test_viterbi_decoding_keeps_a_span_whole_through_one_unsure_word():
     import numpy as np
 
-    from microgpt.tiers.token_micro import decode
+    from microgpt.extract.token import decode
 
     tags = ["O", "B-time", "I-time"]
     toks = words("at 4 a.m")  # at, 4, a, ., m

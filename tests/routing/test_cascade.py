@@ -10,8 +10,9 @@ from collections.abc import Iterator
 import pytest
 
 import microgpt
-from microgpt.routing.cascade import Cascade, Policy
-from microgpt.routing.fallback import FallbackConfig, LabelTeacher, LLMClient
+from microgpt.policy import Policy
+from microgpt.routing.cascade import Cascade
+from microgpt.routing.llm import FallbackConfig, LabelTeacher, LLMClient
 from microgpt.store.db import Store
 from tests.routing.stub_llm import StubLLM
 

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import pytest
 
 from microgpt.errors import ConfigError
-from microgpt.routing import fallback
-from microgpt.routing.fallback import (
+from microgpt.routing import llm as fallback
+from microgpt.routing.llm import (
     BudgetExceeded,
     FallbackConfig,
     FallbackError,

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 import microgpt
-from microgpt.routing.cascade import Policy
+from microgpt.policy import Policy
 from microgpt.store.registry import Registry
 from tests.routing.stub_llm import StubLLM
 from tests.serving.test_server import Server

@@ -3,7 +3,7 @@
 Read top to bottom: the tokenizer (trained on the data with `tokenizers`), the model (pre-LayerNorm blocks of causal
 self-attention + MLP, learned positions, tied input/output embeddings), the KV cache, and `generate`, a streaming
 generator of token ids (greedy or nucleus sampling, a hard cap on new tokens, a stop token). Training lives in
-`microgpt.tiers.tinygpt_engine`; this file has no task logic.
+`microgpt.reply.generator`; this file has no task logic.
 
 Shapes: B batch, T time (tokens), C channels (n_embd), H heads, D head size (C // H), V vocabulary.
 """

@@ -13,7 +13,7 @@ from microgpt.cli.progress import progress_bar
 from microgpt.data.readers import read_examples
 from microgpt.errors import ConfigError
 from microgpt.evaluation.report import evaluate
-from microgpt.tasks.base import load
+from microgpt.task import load
 
 
 def evaluate_cmd(

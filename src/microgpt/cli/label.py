@@ -13,7 +13,7 @@ from microgpt.cli.progress import progress_bar
 from microgpt.cli.review import find_module
 from microgpt.data.readers import read_examples
 from microgpt.errors import ConfigError
-from microgpt.routing.fallback import FallbackConfig, FallbackError, LabelTeacher, LLMClient
+from microgpt.routing.llm import FallbackConfig, FallbackError, LabelTeacher, LLMClient
 from microgpt.store.db import Store
 
 console = Console(stderr=True)

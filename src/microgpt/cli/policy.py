@@ -11,7 +11,7 @@ from rich.console import Console
 from microgpt.data.readers import read_examples
 from microgpt.errors import ConfigError
 from microgpt.module import update_manifest
-from microgpt.tasks.base import load
+from microgpt.task import load
 
 
 def policy_cmd(

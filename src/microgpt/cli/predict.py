@@ -12,8 +12,8 @@ from typing import Any
 import typer
 
 from microgpt.errors import ConfigError, DataError
-from microgpt.routing.cascade import decide
-from microgpt.tasks.base import Task, load
+from microgpt.policy import decide
+from microgpt.task import Task, load
 
 
 def predict_cmd(

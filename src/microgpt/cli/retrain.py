@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from microgpt.cli.progress import progress_bar
-from microgpt.routing.retrain import retrain
+from microgpt.lifecycle.retrain import retrain
 
 
 def retrain_cmd(

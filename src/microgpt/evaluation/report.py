@@ -9,13 +9,13 @@ from typing import Any
 
 import numpy as np
 
+from microgpt.calibration import coverage_curve, ece, reliability, selective_accuracy
 from microgpt.data.records import Dataset
 from microgpt.errors import DataError
 from microgpt.evaluation.html import render as render_html
 from microgpt.evaluation.metrics import classification_metrics, field_metrics, span_metrics, tagging_metrics
 from microgpt.module import update_manifest
 from microgpt.progress import Progress, no_progress
-from microgpt.routing.calibration import coverage_curve, ece, reliability, selective_accuracy
 
 
 def evaluate(
@@ -33,7 +33,7 @@ def evaluate(
     start = time.perf_counter()
     confusion: tuple[list[str], list[str]] | None = None
     if model.task == "reply":
-        from microgpt.evaluation.generation import generation_metrics
+        from microgpt.reply.metrics import generation_metrics
 
         metrics = generation_metrics(model, data, progress)
     elif model.task == "extract":
@@ -169,7 +169,7 @@ def _fields_from_spans(text: str, spans: list[Any]) -> dict[str, list[str]]:
 
 def markdown(report: dict[str, Any]) -> str:
     if report["task"] == "reply":
-        from microgpt.evaluation.generation import markdown as reply_markdown
+        from microgpt.reply.metrics import markdown as reply_markdown
 
         return reply_markdown(report)
     m = report["metrics"]

@@ -43,7 +43,7 @@ def export_onnx(
     max_drop: float = 0.005,
 ) -> dict[str, Any]:
     """Export, check and add the ONNX graph(s) to the module (atomically); returns the check results."""
-    from microgpt.tasks.base import load
+    from microgpt.task import load
 
     path = Path(module_dir)
     model = load(path)

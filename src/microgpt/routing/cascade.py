@@ -12,116 +12,11 @@ unlike anything in training. It is saved in the module's manifest (`microgpt pol
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import numpy as np
-
-from microgpt.errors import ConfigError
-from microgpt.routing.calibration import threshold_for
+from microgpt.policy import Decision
 
 log = logging.getLogger(__name__)
-ACTIONS = ("answer", "escalate", "queue")
-
-
-@dataclass(frozen=True)
-class Policy:
-    """Answer at or above `threshold`; below it `below`; inputs flagged unknown get `unknown`."""
-
-    threshold: float
-    below: str = "escalate"
-    unknown: str = "queue"
-    target: str = ""
-    coverage: float | None = None  # on the data it was chosen on
-    precision: float | None = None
-    met: bool = True
-    chosen_on: str = ""
-
-    def __post_init__(self) -> None:
-        for name in ("below", "unknown"):
-            if getattr(self, name) not in ACTIONS:
-                raise ConfigError(f"policy {name}={getattr(self, name)!r}", hint=f"use one of: {', '.join(ACTIONS)}")
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, value: dict[str, Any] | None) -> Policy | None:
-        return cls(**value) if value else None
-
-
-@dataclass
-class Decision:
-    """One prediction and what to do with it. `reason` says why it is not answered."""
-
-    label: str
-    confidence: float
-    action: str
-    reason: str | None = None
-    unknown: bool = False
-    answer: str | None = None  # the final answer after escalation (the teacher's label), or the model's own
-    answered_by: str = "model"
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        out = {
-            "label": self.label,
-            "confidence": round(self.confidence, 4),
-            "decision": self.action,
-            "unknown": self.unknown,
-        }
-        if self.reason:
-            out["reason"] = self.reason
-        if self.answered_by != "model":
-            out.update(answer=self.answer, answered_by=self.answered_by)
-        if "review_id" in self.extra:
-            out["review_id"] = self.extra["review_id"]
-        return out
-
-
-def choose_policy(
-    confidence: np.ndarray,
-    correct: np.ndarray,
-    *,
-    min_precision: float | None = None,
-    max_escalation: float | None = None,
-    below: str = "escalate",
-    unknown: str = "queue",
-    chosen_on: str = "",
-) -> Policy:
-    """The threshold meeting the stated target on held-out (confidence, correct), as a policy."""
-    if (min_precision is None) == (max_escalation is None):
-        raise ConfigError(
-            "state one target: a minimum precision of answered items or a maximum escalation rate",
-            hint="e.g. --min-precision 0.98, or --max-escalation 0.1",
-        )
-    for name, value in (("min_precision", min_precision), ("max_escalation", max_escalation)):
-        if value is not None and not 0 < value <= 1:
-            raise ConfigError(f"{name} must be in (0, 1], got {value}", hint="e.g. 0.98 for 98%")
-    t = threshold_for(confidence, correct, min_precision=min_precision, max_escalation=max_escalation)
-    if not t.met:
-        log.warning("no threshold reaches %s on this data; the policy escalates everything", t.target)
-    return Policy(
-        threshold=t.threshold,
-        below=below,
-        unknown=unknown,
-        target=t.target,
-        coverage=t.coverage,
-        precision=t.precision,
-        met=t.met,
-        chosen_on=chosen_on,
-    )
-
-
-def decide(label: str, confidence: float, unknown: bool, policy: Policy | None) -> Decision:
-    """Apply a policy to one prediction (without a policy everything is answered, unknown inputs still flagged)."""
-    if policy is None:
-        return Decision(label, confidence, "answer", None, unknown, answer=label)
-    if unknown and policy.unknown != "answer":
-        return Decision(label, confidence, policy.unknown, "unknown_input", True)
-    if confidence < policy.threshold:
-        return Decision(label, confidence, policy.below, "low_confidence", unknown)
-    return Decision(label, confidence, "answer", None, unknown, answer=label)
 
 
 class Cascade:
@@ -149,7 +44,7 @@ class Cascade:
 
     def settle(self, text: str, d: Decision) -> Decision:
         """Carry out one decision: ask the fallback for an escalation, queue what is queued or failed."""
-        from microgpt.routing.fallback import FallbackError
+        from microgpt.routing.llm import FallbackError
 
         if d.action == "escalate" and self.teacher is not None:
             try:

@@ -3,7 +3,7 @@
     teacher = LabelTeacher(LLMClient(FallbackConfig.from_env()), ["billing", "refund"], examples={...})
     teacher.label("money back please").label      # 'refund' (None when the model says unknown or names no label)
 
-Re-exported from `microgpt.routing.fallback`, where the client lives.
+Re-exported from `microgpt.routing.llm`, where the client lives.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from microgpt.errors import ConfigError
-from microgpt.routing.fallback import ChatResult, FallbackError, LLMClient, Message
+from microgpt.routing.llm import ChatResult, FallbackError, LLMClient, Message
 
 # ---- labelling -------------------------------------------------------------------------------------------------
 UNKNOWN_ANSWERS = ("unknown", "none", "none of the above", "n/a", "na", "no label", "no match", "not sure", "other")

@@ -23,8 +23,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from microgpt.errors import DataError, MicroGPTError
-from microgpt.routing.cascade import Cascade, Decision, decide
-from microgpt.routing.fallback import LabelTeacher
+from microgpt.policy import Decision, decide
+from microgpt.routing.cascade import Cascade
+from microgpt.routing.llm import LabelTeacher
 from microgpt.serving.models import HTTPError, Models
 from microgpt.serving.review import review_router
 from microgpt.serving.schemas import (
@@ -292,7 +293,7 @@ def _fallback_client() -> Any:
 
     if not os.environ.get("MICROGPT_LLM_BASE_URL"):
         return None
-    from microgpt.routing.fallback import FallbackConfig, LLMClient
+    from microgpt.routing.llm import FallbackConfig, LLMClient
 
     return LLMClient(FallbackConfig.from_env())
 

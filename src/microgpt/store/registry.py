@@ -117,7 +117,7 @@ class Registry:
         return path
 
     def load(self, name: str, version: int | None = None) -> Any:
-        from microgpt.tasks.base import load
+        from microgpt.task import load
 
         return load(self.path(name, version))
 

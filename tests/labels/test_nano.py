@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from microgpt.backbones.ngram import NgramFeaturizer
-from microgpt.tiers.calibrate import fit_temperature, softmax
-from microgpt.tiers.nano import NanoEngine
+from microgpt.calibration import fit_temperature, softmax
+from microgpt.labels.nano import NanoEngine
 
 
 def test_analyze_emits_word_char_and_skip_blocks():

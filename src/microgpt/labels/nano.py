@@ -19,10 +19,18 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.svm import LinearSVC
 
 from microgpt.backbones.ngram import NgramFeaturizer
+from microgpt.calibration import (
+    best_threshold,
+    calibration_summary,
+    dev_split,
+    fit_platt,
+    fit_temperature,
+    sigmoid,
+    softmax,
+    unknown_threshold,
+)
 from microgpt.config import NanoConfig
 from microgpt.progress import Progress, no_progress
-from microgpt.routing.calibration import calibration_summary, unknown_threshold
-from microgpt.tiers.calibrate import best_threshold, dev_split, fit_platt, fit_temperature, sigmoid, softmax
 
 
 class NanoEngine:

@@ -9,8 +9,8 @@ import numpy as np
 from microgpt.data.readers import check_label_counts
 from microgpt.data.records import Dataset
 from microgpt.errors import DataError
-from microgpt.routing.cascade import Decision, Policy, choose_policy, decide
-from microgpt.tasks.base import Task
+from microgpt.policy import Decision, Policy, choose_policy, decide
+from microgpt.task import Task
 
 
 class Classifier(Task):

@@ -10,7 +10,7 @@ import pytest
 import microgpt
 from microgpt.data.records import Dataset
 from microgpt.errors import DataError
-from microgpt.routing.retrain import retrain
+from microgpt.lifecycle.retrain import retrain
 from microgpt.store.db import Store
 from microgpt.store.registry import Registry
 

@@ -1,4 +1,5 @@
-"""How far to trust a confidence: calibration error, reliability bins, accuracy at a coverage, unknown-input scores.
+"""Confidence you can trust: fitting calibrators (temperature, Platt), and measuring them (ECE, reliability,
+accuracy at a coverage, unknown-input thresholds).
 
     ece(confidence, correct)                    # expected calibration error, 15 equal-width bins
     selective_accuracy(confidence, correct, 0.9) # accuracy on the 90% of inputs the model is surest about
@@ -13,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.optimize import minimize_scalar
 
 BINS = 15
 
@@ -143,3 +145,69 @@ def calibration_summary(before: np.ndarray, after: np.ndarray, y: np.ndarray, te
 def unknown_threshold(scores: np.ndarray, false_flags: float = 0.05) -> float:
     """The unknown-input score above which an input is flagged, so that `false_flags` of known inputs are."""
     return float(np.quantile(np.asarray(scores, dtype=float), 1 - false_flags)) if len(scores) else float("inf")
+
+
+# ---- fitting: softmax/sigmoid, temperature and Platt scaling, dev splits, thresholds ----
+
+
+def softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(z, -40, 40)))
+
+
+def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
+    """The T > 0 minimising the negative log-likelihood of softmax(logits / T) on held-out data."""
+
+    def nll(log_t: float) -> float:
+        p = softmax(logits / np.exp(log_t))
+        return float(-np.log(p[np.arange(len(y)), y] + 1e-12).mean())
+
+    res = minimize_scalar(nll, bounds=(-5.0, 5.0), method="bounded")
+    return float(np.exp(res.x))
+
+
+def fit_platt(scores: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """(a, b) so that sigmoid(a * score + b) is a calibrated probability, pooled over all labels' margins."""
+    from sklearn.linear_model import LogisticRegression
+
+    flat_y = (y > 0).ravel()
+    if flat_y.all() or not flat_y.any():
+        return 1.0, 0.0
+    m = LogisticRegression(C=100.0).fit(scores.reshape(-1, 1), flat_y)
+    return float(m.coef_[0, 0]), float(m.intercept_[0])
+
+
+def micro_f1(pred: np.ndarray, gold: np.ndarray, extra_misses: int = 0) -> float:
+    """Micro-averaged F1 of boolean (N, L) predictions against gold (N, L); `extra_misses` adds false negatives."""
+    pred, gold = pred.astype(bool), gold > 0
+    tp = float((pred & gold).sum())
+    return 2 * tp / max(1.0, 2 * tp + float((pred ^ gold).sum()) + extra_misses)
+
+
+def dev_split(targets: np.ndarray, fraction: float, seed: int, multilabel: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(train indices, dev indices): stratified by label for single-label targets, random for multi-label."""
+    if multilabel:
+        order = np.random.default_rng(seed).permutation(len(targets))
+        n_dev = max(1, int(len(targets) * fraction)) if len(targets) >= 10 else 0
+        return np.sort(order[n_dev:]), np.sort(order[:n_dev])
+    from microgpt.data.records import Dataset
+    from microgpt.data.splits import train_test_split
+
+    data = Dataset.from_lists([str(i) for i in range(len(targets))], [str(int(t)) for t in targets])
+    train, dev = train_test_split(data, fraction, seed=seed)
+    return np.array([int(e.text) for e in train], dtype=np.int64), np.array([int(e.text) for e in dev], dtype=np.int64)
+
+
+def best_threshold(proba: np.ndarray, y: np.ndarray) -> float:
+    """The decision threshold (one for all labels) that maximises micro-F1 on held-out multi-label data."""
+    best_t, best_f1 = 0.5, -1.0
+    for t in np.arange(0.05, 0.96, 0.05):
+        f1 = micro_f1(proba >= t, y)
+        if f1 > best_f1 + 1e-9:
+            best_t, best_f1 = float(t), f1
+    return best_t

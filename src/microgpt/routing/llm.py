@@ -147,7 +147,7 @@ class FallbackConfig(BaseModel):
             var = f" ({ENV[key]})" if key in ENV else ""
             raise ConfigError(
                 f"invalid fallback setting {key!r}{var}: {first['msg']} (got {first.get('input')!r})",
-                hint="see microgpt.routing.fallback.FallbackConfig",
+                hint="see microgpt.routing.llm.FallbackConfig",
             ) from None
         if not config.base_url.startswith(("http://", "https://")):
             raise ConfigError(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from microgpt.evaluation.generation import chrf, placeholder_precision, rouge_l, unsupported_numbers
+from microgpt.reply.metrics import chrf, placeholder_precision, rouge_l, unsupported_numbers
 
 
 def test_rouge_l_and_chrf_reward_overlap():

@@ -29,7 +29,7 @@ from microgpt.extract.normalize import Money, fold, normalize, to_json
 from microgpt.extract.schema import Schema, infer_schema, parse_schema, schema_to_json
 from microgpt.extract.spans import check_spans, snap, spans_from_fields
 from microgpt.progress import Progress, no_progress
-from microgpt.tasks.base import Task, check_text, load_engine
+from microgpt.task import Task, check_text, load_engine
 
 log = logging.getLogger(__name__)
 DATE_ORDERS = ("DMY", "MDY", "YMD")
@@ -71,8 +71,8 @@ class Extractor(Task):
 
     task = "extract"
     engines: ClassVar[dict[str, str]] = {
-        "nano": "microgpt.tiers.crf:CrfEngine",
-        "micro": "microgpt.tiers.token_micro:TokenMicroEngine",
+        "nano": "microgpt.extract.crf:CrfEngine",
+        "micro": "microgpt.extract.token:TokenMicroEngine",
     }
 
     def __init__(
@@ -123,11 +123,11 @@ class Extractor(Task):
         contexts_ = [e.context for e in data]
         start = time.perf_counter()
         if self.tier == "nano":
-            from microgpt.tiers.crf import CrfEngine
+            from microgpt.extract.crf import CrfEngine
 
             self.engine_: Any = CrfEngine(nano_cfg, seed=self.seed).fit(texts, gold, contexts_, progress)
         else:
-            from microgpt.tiers.token_micro import TokenMicroEngine
+            from microgpt.extract.token import TokenMicroEngine
 
             self.engine_ = TokenMicroEngine(micro_cfg, seed=self.seed).fit(texts, gold, contexts_, progress)
         self.auto_report_ = None

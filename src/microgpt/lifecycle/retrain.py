@@ -63,7 +63,7 @@ def retrain(
     """Train a new version of module `name` with the corrections, and promote it only if it is not worse."""
     from microgpt.evaluation.report import evaluate
     from microgpt.store.db import Store
-    from microgpt.tasks.base import load
+    from microgpt.task import load
 
     start = time.perf_counter()
     registry = registry or Registry()

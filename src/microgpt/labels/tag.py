@@ -6,11 +6,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from microgpt.calibration import micro_f1
 from microgpt.data.readers import check_label_counts
 from microgpt.data.records import Dataset
 from microgpt.errors import DataError
-from microgpt.tasks.base import Task
-from microgpt.tiers.calibrate import micro_f1
+from microgpt.task import Task
 
 
 class Tagger(Task):

@@ -29,9 +29,9 @@ from torch import nn
 from microgpt.backbones.encoder import encoder_from_config, load_pretrained
 from microgpt.config import MicroConfig, NanoConfig
 from microgpt.data.records import Span
+from microgpt.extract.crf import CrfEngine
 from microgpt.extract.spans import OUTSIDE, Word, bio_tags, spans_from_tags, words
 from microgpt.progress import Progress, no_progress
-from microgpt.tiers.crf import CrfEngine
 from microgpt.training.loop import cpu_has_bf16, fine_tune, pad_batch
 
 log = logging.getLogger(__name__)

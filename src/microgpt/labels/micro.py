@@ -18,11 +18,19 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from microgpt.backbones.encoder import EncoderHead, encoder_from_config, load_pretrained
+from microgpt.calibration import (
+    best_threshold,
+    calibration_summary,
+    dev_split,
+    fit_temperature,
+    micro_f1,
+    sigmoid,
+    softmax,
+    unknown_threshold,
+)
 from microgpt.config import MicroConfig, NanoConfig
+from microgpt.labels.nano import NanoEngine
 from microgpt.progress import Progress, no_progress
-from microgpt.routing.calibration import calibration_summary, unknown_threshold
-from microgpt.tiers.calibrate import best_threshold, dev_split, fit_temperature, micro_f1, sigmoid, softmax
-from microgpt.tiers.nano import NanoEngine
 from microgpt.training.loop import cpu_has_bf16, encode, fine_tune, logits_by_length, predict_logits
 
 log = logging.getLogger(__name__)

@@ -12,14 +12,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from microgpt.calibration import micro_f1
 from microgpt.config import AutoConfig, MicroConfig, NanoConfig
 from microgpt.data.records import Dataset
 from microgpt.data.splits import train_test_split
 from microgpt.progress import Progress
-from microgpt.tiers.calibrate import micro_f1
 
 if TYPE_CHECKING:
-    from microgpt.tasks.base import Task
+    from microgpt.task import Task
 
 log = logging.getLogger(__name__)
 

@@ -22,8 +22,8 @@ from microgpt.config import TIERS, AutoConfig, MicroConfig, NanoConfig, make_con
 from microgpt.data.records import Dataset
 from microgpt.errors import ConfigError, DataError, NotFittedError
 from microgpt.module import library_versions, read_manifest, write_module
+from microgpt.policy import Policy
 from microgpt.progress import Progress, no_progress
-from microgpt.routing.cascade import Policy
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +36,8 @@ class Task:
     task: ClassVar[str] = ""
     # the engine class of each trained tier, loaded by name so a module loads only the libraries its tier needs
     engines: ClassVar[dict[str, str]] = {
-        "nano": "microgpt.tiers.nano:NanoEngine",
-        "micro": "microgpt.tiers.micro:MicroEngine",
+        "nano": "microgpt.labels.nano:NanoEngine",
+        "micro": "microgpt.labels.micro:MicroEngine",
     }
     multilabel: ClassVar[bool] = False
     auto_report_: dict[str, Any] | None  # learned: why the auto tier chose its tier (None for nano/micro)
@@ -94,7 +94,7 @@ class Task:
         texts = data.texts
         start = time.perf_counter()
         if self.tier == "auto":
-            from microgpt.tiers.auto import fit_auto
+            from microgpt.labels.auto import fit_auto
 
             self.engine_, self.auto_report_ = fit_auto(self, data, nano_cfg, micro_cfg, auto_cfg, progress)
         else:
@@ -115,11 +115,11 @@ class Task:
 
     def _make_engine(self, tier: str, nano_cfg: NanoConfig, micro_cfg: MicroConfig) -> Any:
         if tier == "nano":
-            from microgpt.tiers.nano import NanoEngine
+            from microgpt.labels.nano import NanoEngine
 
             return NanoEngine(nano_cfg, seed=self.seed)
         if tier == "micro":
-            from microgpt.tiers.micro import MicroEngine
+            from microgpt.labels.micro import MicroEngine
 
             return MicroEngine(micro_cfg, seed=self.seed)
         raise ConfigError(f"unknown tier {tier!r}", hint=f"use one of: {', '.join(TIERS)}")
@@ -256,10 +256,10 @@ def load_engine(tier: str, path: Path, engines: dict[str, str]) -> Any:
 
 def load(path: str | Path) -> Task:
     """Load a trained module directory; returns a `Classifier`, `Tagger`, `Extractor` or `Replier` ready to use."""
-    from microgpt.tasks.classify import Classifier
-    from microgpt.tasks.extract import Extractor
-    from microgpt.tasks.reply import Replier
-    from microgpt.tasks.tag import Tagger
+    from microgpt.extract.task import Extractor
+    from microgpt.labels.classify import Classifier
+    from microgpt.labels.tag import Tagger
+    from microgpt.reply.task import Replier
 
     path = Path(path)
     manifest = read_manifest(path, verify=True)

@@ -151,7 +151,7 @@ def test_a_100k_character_document_is_read_whole_in_windows(fitted, tier):
 
 def test_windows_cover_every_word_once_trained(fitted):
     from microgpt.extract.spans import words
-    from microgpt.tiers.token_micro import Pieces
+    from microgpt.extract.token import Pieces
 
     pytest.importorskip("torch")
     from microgpt.backbones.encoder import load_pretrained

@@ -7,18 +7,19 @@ import numpy as np
 import pytest
 
 import microgpt
-from microgpt.errors import ConfigError
-from microgpt.routing.calibration import (
+from microgpt.calibration import (
     auroc,
     coverage_curve,
     ece,
+    fit_temperature,
     flagged_at,
     reliability,
     selective_accuracy,
+    softmax,
     threshold_for,
 )
-from microgpt.routing.cascade import Policy, choose_policy, decide
-from microgpt.tiers.calibrate import fit_temperature, softmax
+from microgpt.errors import ConfigError
+from microgpt.policy import Policy, choose_policy, decide
 
 
 def overconfident(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

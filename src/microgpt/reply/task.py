@@ -31,7 +31,7 @@ from microgpt.errors import ConfigError, DataError
 from microgpt.progress import Progress, no_progress
 from microgpt.reply.draft import Draft, DraftStream
 from microgpt.reply.placeholders import templatize
-from microgpt.tasks.base import Task, check_text, load_engine
+from microgpt.task import Task, check_text, load_engine
 
 log = logging.getLogger(__name__)
 # The intent judge reads whole replies: word uni/bigrams seen twice are plenty (and keep the module small). It reads
@@ -46,8 +46,8 @@ class Replier(Task):
 
     task = "reply"
     engines: ClassVar[dict[str, str]] = {
-        "nano": "microgpt.tiers.retrieval:RetrievalEngine",
-        "micro": "microgpt.tiers.tinygpt_engine:TinyGPTEngine",
+        "nano": "microgpt.reply.retrieval:RetrievalEngine",
+        "micro": "microgpt.reply.generator:TinyGPTEngine",
     }
 
     def __init__(
@@ -97,11 +97,11 @@ class Replier(Task):
         has_intents = all(label is not None for label in labels)
         start = time.perf_counter()
         if self.tier == "nano":
-            from microgpt.tiers.retrieval import RetrievalEngine
+            from microgpt.reply.retrieval import RetrievalEngine
 
             self.engine_: Any = RetrievalEngine(nano_cfg, seed=self.seed)
         else:
-            from microgpt.tiers.tinygpt_engine import TinyGPTEngine
+            from microgpt.reply.generator import TinyGPTEngine
 
             self.engine_ = TinyGPTEngine(micro_cfg, seed=self.seed)
         self.engine_.fit(messages, replies, labels if has_intents else None, progress)
@@ -183,7 +183,7 @@ class Replier(Task):
         has too few examples to learn."""
         import numpy as np
 
-        from microgpt.tiers.nano import NanoEngine
+        from microgpt.labels.nano import NanoEngine
 
         counts = Counter(labels)
         if len(counts) < 2 or min(counts.values()) < 2:
@@ -303,7 +303,7 @@ class Replier(Task):
 
     def score(self, X: Sequence[str] | Dataset, y: Sequence[str] | None = None) -> float:
         """Mean ROUGE-L F1 of the drafts against the reference replies."""
-        from microgpt.evaluation.generation import rouge_l
+        from microgpt.reply.metrics import rouge_l
 
         data = self._as_reply_dataset(X, y, None, None)
         references = [e.reply or "" for e in data]
@@ -322,7 +322,7 @@ class Replier(Task):
 
     @classmethod
     def _from_manifest(cls, path: Path, manifest: dict[str, Any]) -> Replier:
-        from microgpt.tiers.nano import NanoEngine
+        from microgpt.labels.nano import NanoEngine
 
         params = manifest["config"]
         model = cls(params["tier"], nano=params["nano"], micro=params["micro"], seed=params["seed"])

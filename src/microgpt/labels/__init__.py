@@ -1,0 +1,1 @@
+"""Label tasks: `Classifier` and `Tagger`, their tiers (nano, micro, auto) and their metrics."""
