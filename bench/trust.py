@@ -118,7 +118,8 @@ def llm_board(model: microgpt.Classifier, test: Dataset, n: int = 200) -> dict[s
     import socket
     import subprocess
 
-    from microgpt.routing.llm import FallbackConfig, LabelTeacher, LLMClient
+    from microgpt.routing.llm import FallbackConfig, LLMClient
+    from microgpt.routing.teacher import LabelTeacher
 
     order = list(range(len(test)))
     random.Random(3).shuffle(order)

@@ -10,7 +10,7 @@ def test_all_is_exactly_the_public_api():
         [
             "AutoConfig", "BackboneError", "Classifier", "ConfigError", "DataError", "Dataset", "Draft", "Example",
             "Extraction", "Extractor", "MicroConfig", "MicroGPTError", "ModuleFormatError", "NanoConfig",
-            "NotFittedError", "Replier", "Span", "Tagger", "TinyGPTConfig", "TrainConfig", "__version__", "evaluate",
+            "NotFittedError", "Replier", "Span", "Tagger", "TinyGPTConfig", "__version__", "evaluate", "label",
             "load", "read_examples", "train", "train_test_split",
         ]
     )  # fmt: skip
@@ -31,3 +31,33 @@ def test_train_api_rejects_unknown_task(helpdesk):
 
     with pytest.raises(microgpt.ConfigError, match="unknown task 'summarise'"):
         microgpt.train(helpdesk, task="summarise")
+
+
+def test_import_is_light():
+    """`import microgpt` (and the lazy names) must not pull scikit-learn, SciPy or PyTorch: the CLI starts fast."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, microgpt; microgpt.Classifier; microgpt.Extractor; microgpt.Replier; microgpt.train;"
+        "print(sorted(m for m in ('sklearn', 'scipy', 'torch', 'transformers') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_train_takes_columns_and_config(tmp_path):
+    rows = (
+        ["msg,route"]
+        + [f"charged twice {i},billing" for i in range(4)]
+        + [f"parcel late {i},shipping" for i in range(4)]
+    )
+    path = tmp_path / "t.csv"
+    path.write_text("\n".join(rows) + "\n")
+    model = microgpt.train(path, text_col="msg", label_col="route", config='{"nano": {"c": 0.5}}')
+    assert model.labels_ == ["billing", "shipping"]
+    assert model.config("nano").c == 0.5
+    import pytest
+
+    with pytest.raises(microgpt.ConfigError, match="does not take 'schema'"):
+        microgpt.train(path, text_col="msg", label_col="route", schema="date:date")

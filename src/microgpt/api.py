@@ -1,16 +1,23 @@
-"""`train()`: the one-call entry point the CLI and the demo use (data → task on a tier → saved module)."""
+"""`train()` and `load()`: the one-call entry points, over the task registry (`microgpt.task.TASKS`).
+
+model = microgpt.train("tickets.csv", task="classify", tier="nano", out="router/", label_col="route")
+model = microgpt.train(data, task="extract", schema="date:date, people:count", config={"nano": {"crf_c1": 0.1}})
+"""
 
 from __future__ import annotations
 
+import inspect
+import json
 from pathlib import Path
 from typing import Any
 
-from microgpt.config import TASKS
 from microgpt.data.readers import read_examples
 from microgpt.data.records import Dataset
 from microgpt.errors import ConfigError
 from microgpt.progress import Progress, no_progress
-from microgpt.task import Task
+from microgpt.task import Task, load, task_class
+
+__all__ = ["load", "train"]
 
 
 def train(
@@ -19,41 +26,62 @@ def train(
     tier: str = "nano",
     out: str | Path | None = None,
     *,
+    text_col: str | None = None,
+    label_col: str | None = None,
+    label_sep: str | None = None,
+    reply_col: str | None = None,
+    config: dict[str, Any] | str | Path | None = None,
     nano: dict[str, Any] | None = None,
     micro: dict[str, Any] | None = None,
     auto: dict[str, Any] | None = None,
     seed: int = 0,
-    schema: str | Path | dict[str, Any] | None = None,
-    date_order: str = "DMY",
     progress: Progress = no_progress,
+    **task_settings: Any,
 ) -> Task:
     """Train a `task` model ('classify', 'tag', 'extract' or 'reply') on `tier` and, with `out`, save it as a module.
 
-    `schema` and `date_order` apply to 'extract' (see `microgpt.Extractor`); for 'reply', `micro` holds the
-    `TinyGPTConfig` settings (see `microgpt.Replier`).
+    `data` is a Dataset or a .csv/.jsonl path (read with `text_col`, `label_col`, `label_sep`, `reply_col`).
+    `config` holds each tier's settings by tier name (`{"micro": {"epochs": 3}}`, or that as JSON / a .json file);
+    `nano=`/`micro=`/`auto=` set one tier's. Task-specific settings go by name, e.g. an extractor's `schema` and
+    `date_order`. Everything the CLI's `train` can do, this can.
     """
-    from microgpt.extract.task import Extractor
-    from microgpt.labels.classify import Classifier
-    from microgpt.labels.tag import Tagger
-    from microgpt.reply.task import Replier
-
-    if task not in TASKS:
-        raise ConfigError(f"unknown task {task!r}", hint=f"use one of: {', '.join(TASKS)}")
+    cls = task_class(task)
     if not isinstance(data, Dataset):
-        data = read_examples(data, task=task)
-    model: Task
-    if task == "extract":
-        if auto:
-            raise ConfigError("the auto tier is not available for extraction yet", hint="use tier nano or micro")
-        extractor = Extractor(tier, schema=schema, date_order=date_order, nano=nano, micro=micro, seed=seed)
-        model = extractor.fit(data, progress=progress)
-    elif task == "reply":
-        if auto:
-            raise ConfigError("the auto tier is not available for replies yet", hint="use tier nano or micro")
-        model = Replier(tier, nano=nano, micro=micro, seed=seed).fit(data, progress=progress)
-    else:
-        cls = Classifier if task == "classify" else Tagger
-        model = cls(tier, nano=nano, micro=micro, auto=auto, seed=seed).fit(data, progress=progress)
+        data = read_examples(data, task=task, text_col=text_col, label_col=label_col, label_sep=label_sep,
+                             reply_col=reply_col)  # fmt: skip
+    accepted = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "tier", "seed")]
+    sections = _config_sections(config)
+    for name, value in (("nano", nano), ("micro", micro), ("auto", auto)):
+        if value:
+            sections[name] = {**sections.get(name, {}), **value}
+    settings: dict[str, Any] = {}
+    for name, value in {**sections, **task_settings}.items():
+        if value is None:  # not given (the CLI passes every option it has)
+            continue
+        if name not in accepted:
+            raise ConfigError(
+                f"{cls.__name__} does not take {name!r} settings",
+                hint=f"{cls.__name__} takes: {', '.join(accepted)}",
+            )
+        settings[name] = value
+    model = cls(tier, seed=seed, **settings).fit(data, progress=progress)
     if out is not None:
         model.save(out)
     return model
+
+
+def _config_sections(config: dict[str, Any] | str | Path | None) -> dict[str, Any]:
+    """Tier settings by tier name, from a dict, a JSON string or a .json file."""
+    if config is None:
+        return {}
+    if isinstance(config, dict):
+        return {k: dict(v) for k, v in config.items()}
+    raw = str(config)
+    path = Path(raw)
+    try:
+        parsed = json.loads(path.read_text() if not raw.lstrip().startswith("{") and path.is_file() else raw)
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"config is not valid JSON ({err.msg})", hint='e.g. \'{"micro": {"epochs": 3}}\'') from None
+    if not isinstance(parsed, dict) or not all(isinstance(v, dict) for v in parsed.values()):
+        raise ConfigError("config must map tier names to settings", hint='e.g. {"micro": {"epochs": 3}}')
+    return parsed

@@ -14,7 +14,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import minimize_scalar
 
 BINS = 15
 
@@ -166,6 +165,8 @@ def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
     def nll(log_t: float) -> float:
         p = softmax(logits / np.exp(log_t))
         return float(-np.log(p[np.arange(len(y)), y] + 1e-12).mean())
+
+    from scipy.optimize import minimize_scalar  # imported when fitting: keeps `import microgpt` fast
 
     res = minimize_scalar(nll, bounds=(-5.0, 5.0), method="bounded")
     return float(np.exp(res.x))

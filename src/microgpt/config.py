@@ -12,9 +12,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from microgpt.errors import ConfigError
 
-TASKS = ("classify", "tag", "extract", "reply")
-TIERS = ("nano", "micro", "auto")
-
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -102,17 +99,6 @@ class TinyGPTConfig(_Frozen):
     max_minutes: float | None = Field(25.0, gt=0)  # wall-clock cap; the learning-rate schedule ends with it
     bf16: bool | None = None  # bfloat16 autocast while training; None = on where the CPU has native bf16
     threads: int | None = Field(2, ge=1)  # torch threads while training and generating
-
-
-class TrainConfig(_Frozen):
-    """Everything `train` needs: task, tier, seed and the settings of each tier."""
-
-    task: Literal["classify", "tag", "extract", "reply"] = "classify"
-    tier: Literal["nano", "micro", "auto"] = "nano"
-    seed: int = 0
-    nano: NanoConfig = NanoConfig()
-    micro: MicroConfig = MicroConfig()
-    auto: AutoConfig = AutoConfig()
 
 
 def make_config(model: type[_Frozen], values: dict[str, Any] | None = None) -> Any:

@@ -61,6 +61,7 @@ class Decision:
     answer: str | None = None  # the final answer after escalation (the teacher's label), or the model's own
     answered_by: str = "model"
     extra: dict[str, Any] = field(default_factory=dict)
+    top: list[tuple[str, float]] = field(default_factory=list)  # the most probable labels, best first
 
     def to_json(self) -> dict[str, Any]:
         out = {
@@ -75,6 +76,8 @@ class Decision:
             out.update(answer=self.answer, answered_by=self.answered_by)
         if "review_id" in self.extra:
             out["review_id"] = self.extra["review_id"]
+        if self.top:
+            out["top"] = [{"label": label, "confidence": round(p, 4)} for label, p in self.top]
         return out
 
 
@@ -112,12 +115,15 @@ def choose_policy(
     )
 
 
-def decide(label: str, confidence: float, unknown: bool, policy: Policy | None) -> Decision:
+def decide(
+    label: str, confidence: float, unknown: bool, policy: Policy | None, top: list[tuple[str, float]] | None = None
+) -> Decision:
     """Apply a policy to one prediction (without a policy everything is answered, unknown inputs still flagged)."""
+    top = top or []
     if policy is None:
-        return Decision(label, confidence, "answer", None, unknown, answer=label)
+        return Decision(label, confidence, "answer", None, unknown, answer=label, top=top)
     if unknown and policy.unknown != "answer":
-        return Decision(label, confidence, policy.unknown, "unknown_input", True)
+        return Decision(label, confidence, policy.unknown, "unknown_input", True, top=top)
     if confidence < policy.threshold:
-        return Decision(label, confidence, policy.below, "low_confidence", unknown)
-    return Decision(label, confidence, "answer", None, unknown, answer=label)
+        return Decision(label, confidence, policy.below, "low_confidence", unknown, top=top)
+    return Decision(label, confidence, "answer", None, unknown, answer=label, top=top)

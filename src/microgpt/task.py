@@ -1,28 +1,31 @@
-"""The contract every task follows (scikit-learn style), and the tier dispatch behind it.
+"""The contract every task follows (scikit-learn style), the tiers each task declares, and the task registry.
 
     model = Classifier(tier="nano").fit(texts, labels)     # or .fit(dataset)
-    model.predict(["where is my card?"])                    # -> ["card_arrival"]
-    model.predict_proba(texts)                              # (N, len(model.labels_)), columns follow labels_
-    model.save("router/");  microgpt.load("router/")
+    model.results(["where is my card?"])                    # typed results: .to_json() is what CLI and REST print
+    model.save("router/");  microgpt.load("router/")        # the registry finds the class from the manifest
 
-`__init__` only stores settings; `fit` validates, learns and returns self; learned state ends in `_`.
+`__init__` only stores settings; `fit` validates, learns and returns self; learned state ends in `_`. A task
+declares its tiers once (`tiers`: name -> engine class + config class); validation, fitting, loading and the
+error hints all read that one table. A new task is a subclass plus one `register_task` call.
 """
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import logging
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
-import numpy as np
+from pydantic import BaseModel
 
-from microgpt.config import TIERS, AutoConfig, MicroConfig, NanoConfig, make_config
+from microgpt.config import make_config
 from microgpt.data.records import Dataset
 from microgpt.errors import ConfigError, DataError, NotFittedError
 from microgpt.module import library_versions, read_manifest, write_module
-from microgpt.policy import Policy
 from microgpt.progress import Progress, no_progress
 
 log = logging.getLogger(__name__)
@@ -30,114 +33,151 @@ log = logging.getLogger(__name__)
 MAX_TEXT_CHARS = 100_000  # one text; longer input is a mistake (a whole file?) rather than a message
 
 
+class Engine(Protocol):
+    """What every tier engine provides; each task family adds its own `fit`/`predict` shape (label, span, reply)."""
+
+    tier: str
+
+    def save(self, directory: Path) -> None: ...
+    def describe(self) -> dict[str, Any]: ...
+
+
+class Result(Protocol):
+    """A typed prediction (a label decision, tags, an extraction, a draft): adapters only serialise it."""
+
+    def to_json(self) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class Tier:
+    """One tier of a task: its engine ("package.module:Class", imported only when used) and its settings class."""
+
+    engine: str
+    config: type[BaseModel]
+
+    def engine_class(self) -> Any:
+        module, _, name = self.engine.partition(":")
+        try:
+            return getattr(importlib.import_module(module), name)
+        except ImportError as err:
+            missing = err.name or "a dependency"
+            raise ConfigError(
+                f"this tier needs {missing}, which is not installed",
+                hint="pip install 'microgpt[all]' (or the extra named in the README for this tier)",
+            ) from err
+
+
 class Task:
-    """Base of all tasks. Subclasses set `task` and implement target encoding and decoding."""
+    """Base of all tasks. Subclasses set `task` and `tiers` and implement the hooks below `fit`."""
 
     task: ClassVar[str] = ""
-    # the engine class of each trained tier, loaded by name so a module loads only the libraries its tier needs
-    engines: ClassVar[dict[str, str]] = {
-        "nano": "microgpt.labels.nano:NanoEngine",
-        "micro": "microgpt.labels.micro:MicroEngine",
-    }
-    multilabel: ClassVar[bool] = False
-    auto_report_: dict[str, Any] | None  # learned: why the auto tier chose its tier (None for nano/micro)
+    tiers: ClassVar[dict[str, Tier]] = {}
+    options: ClassVar[tuple[str, ...]] = ()  # keyword options `results` takes (REST/CLI refuse the others)
+    metric: ClassVar[str] = ""  # the headline metric of `evaluation` (what `score` returns, what retraining compares)
 
-    def __init__(
-        self,
-        tier: str = "nano",
-        *,
-        nano: NanoConfig | dict[str, Any] | None = None,
-        micro: MicroConfig | dict[str, Any] | None = None,
-        auto: AutoConfig | dict[str, Any] | None = None,
-        seed: int = 0,
-    ) -> None:
+    def __init__(self, tier: str = "nano", *, nano: Any = None, micro: Any = None, seed: int = 0) -> None:
         self.tier = tier
         self.nano = nano
         self.micro = micro
-        self.auto = auto
         self.seed = seed
 
-    # ---- settings ------------------------------------------------------------------------------------------
-    def _configs(self) -> tuple[NanoConfig, MicroConfig, AutoConfig]:
-        if self.tier not in TIERS:
-            raise ConfigError(f"unknown tier {self.tier!r}", hint=f"use one of: {', '.join(TIERS)}")
+    # ---- settings (scikit-learn's get_params/set_params, so clone, Pipeline and GridSearchCV work) ----------
+    @classmethod
+    def tier_names(cls) -> tuple[str, ...]:
+        """Every tier this task can be asked for (the trained ones, plus strategies such as `auto`)."""
+        return tuple(cls.tiers)
 
-        def resolve(value: Any, model: type) -> Any:
-            return value if isinstance(value, model) else make_config(model, value)
+    def _check_tier(self) -> None:
+        if self.tier not in self.tier_names():
+            raise ConfigError(
+                f"unknown tier {self.tier!r} for {type(self).__name__}",
+                hint=f"use one of: {', '.join(self.tier_names())}",
+            )
 
-        return resolve(self.nano, NanoConfig), resolve(self.micro, MicroConfig), resolve(self.auto, AutoConfig)
+    def config(self, tier: str) -> Any:
+        """The validated settings of `tier` (from the `nano=` / `micro=` / ... argument of the same name)."""
+        spec = self.tiers[tier]
+        value = getattr(self, tier, None)
+        return value if isinstance(value, spec.config) else make_config(spec.config, value)
 
-    def get_params(self) -> dict[str, Any]:
-        nano, micro, auto = self._configs()
-        return {
-            "tier": self.tier,
-            "seed": self.seed,
-            "nano": nano.model_dump(mode="json"),
-            "micro": micro.model_dump(mode="json"),
-            "auto": auto.model_dump(mode="json"),
-        }
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The constructor's settings as given (scikit-learn contract)."""
+        return {name: getattr(self, name) for name in _init_params(type(self))}
 
-    # ---- fitting -------------------------------------------------------------------------------------------
+    def set_params(self, **params: Any) -> Task:
+        valid = _init_params(type(self))
+        for name, value in params.items():
+            if name not in valid:
+                raise ConfigError(f"unknown parameter {name!r} for {type(self).__name__}", hint=f"use {valid}")
+            setattr(self, name, value)
+        return self
+
+    def settings(self) -> dict[str, Any]:
+        """The resolved settings saved in the manifest (every tier's config in full): `cls(**settings)` rebuilds."""
+        out: dict[str, Any] = {"tier": self.tier, "seed": self.seed}
+        for tier in self.tiers:
+            out[tier] = self.config(tier).model_dump(mode="json")
+        return out
+
+    # ---- fitting: one template for every task --------------------------------------------------------------
     def fit(
         self,
-        X: Dataset | Sequence[str],
+        X: Dataset | Sequence[Any],
         y: Sequence[Any] | None = None,
         *,
         progress: Progress = no_progress,
+        **extra: Any,
     ) -> Task:
-        """Learn from a Dataset, or from texts `X` with targets `y`. Returns self."""
-        data = self._as_dataset(X, y)
-        self._validate_training_data(data)
-        nano_cfg, micro_cfg, auto_cfg = self._configs()
-        self.labels_ = self._label_space(data)
-        targets = self._encode_targets(data)
-        texts = data.texts
+        """Learn from a Dataset, or texts `X` with targets `y` (and task-specific per-text `extra`). Returns self."""
+        self._check_tier()
+        self._check_settings()
+        data = self._as_dataset(X, y, **extra)
+        for i, e in enumerate(data):
+            check_text(e.text, e.source or f"example {i}")
+        self._validate(data)
         start = time.perf_counter()
-        if self.tier == "auto":
-            from microgpt.labels.auto import fit_auto
-
-            self.engine_, self.auto_report_ = fit_auto(self, data, nano_cfg, micro_cfg, auto_cfg, progress)
-        else:
-            self.engine_ = self._make_engine(self.tier, nano_cfg, micro_cfg).fit(
-                texts, targets, self.multilabel, progress
-            )
-            self.auto_report_ = None
+        self.auto_report_: dict[str, Any] | None = None
+        self.engine_ = self._fit_engine(data, progress)
         self.train_seconds_ = time.perf_counter() - start
         self.metrics_: dict[str, Any] = {}
-        self.policy_: Policy | None = None  # set on held-out data with set_policy / `microgpt policy`
-        self.data_info_ = {
-            "fingerprint": data.fingerprint(),
-            "n_examples": len(data),
-            "label_counts": dict(sorted(data.label_counts().items())),
-        }
+        self.data_info_ = {"fingerprint": data.fingerprint(), "n_examples": len(data), **self._data_info(data)}
         self.path_: Path | None = None
         return self
 
-    def _make_engine(self, tier: str, nano_cfg: NanoConfig, micro_cfg: MicroConfig) -> Any:
-        if tier == "nano":
-            from microgpt.labels.nano import NanoEngine
+    def _check_settings(self) -> None:
+        """Validate task-level settings before any data is read (hook)."""
 
-            return NanoEngine(nano_cfg, seed=self.seed)
-        if tier == "micro":
-            from microgpt.labels.micro import MicroEngine
-
-            return MicroEngine(micro_cfg, seed=self.seed)
-        raise ConfigError(f"unknown tier {tier!r}", hint=f"use one of: {', '.join(TIERS)}")
-
-    def _as_dataset(self, X: Dataset | Sequence[str], y: Sequence[Any] | None) -> Dataset:
+    def _as_dataset(self, X: Dataset | Sequence[Any], y: Sequence[Any] | None, **extra: Any) -> Dataset:
         if isinstance(X, Dataset):
             if y is not None:
                 raise DataError("got a Dataset and separate targets", hint="pass either a Dataset or (texts, targets)")
             return X
+        if isinstance(X, str):
+            raise DataError("fit takes a list of texts, got a single string", hint="wrap it in a list")
         if y is None:
             raise DataError(
                 "fit needs targets", hint=f"call fit(texts, targets) or fit(dataset) for {type(self).__name__}"
             )
-        return Dataset.from_lists(list(X), list(y))
+        return self._from_lists(list(X), list(y), **extra)
 
-    def _validate_training_data(self, data: Dataset) -> None:
-        for e in data:
-            check_text(e.text, e.source)
+    def _from_lists(self, texts: list[str], targets: list[Any], **extra: Any) -> Dataset:
+        if extra:
+            raise DataError(f"unexpected fit arguments: {', '.join(extra)}", hint="see help(type(model).fit)")
+        return Dataset.from_lists(texts, targets)
+
+    def _validate(self, data: Dataset) -> None:
+        """Task-specific checks of the training data (hook); texts are checked already."""
+
+    def _fit_engine(self, data: Dataset, progress: Progress) -> Any:
+        raise NotImplementedError
+
+    def _data_info(self, data: Dataset) -> dict[str, Any]:
+        """Task-specific data summary for the manifest (hook)."""
+        return {}
+
+    def make_engine(self, tier: str) -> Any:
+        """A fresh, unfitted engine of `tier` with this task's settings for it."""
+        return self.tiers[tier].engine_class()(self.config(tier), seed=self.seed)
 
     # ---- prediction ----------------------------------------------------------------------------------------
     def _check_fitted(self) -> None:
@@ -157,33 +197,44 @@ class Task:
             check_text(text, f"item {i}")
         return texts
 
-    def predict_proba(self, X: Sequence[str] | Dataset) -> np.ndarray:
-        """Probabilities (N, len(labels_)); columns follow `labels_`."""
-        self._check_fitted()
-        texts = self._texts(X)
-        if not texts:
-            return np.zeros((0, len(self.labels_)), dtype=np.float32)
-        return np.asarray(self.engine_.predict_proba(texts), dtype=np.float32)
+    def results(self, X: Sequence[str] | Dataset, **options: Any) -> list[Any]:
+        """One typed result per text, with `to_json()`: what the CLI, the REST API and the cascade consume."""
+        raise NotImplementedError
+
+    def check_options(self, options: dict[str, Any]) -> None:
+        """Refuse options this task does not take, naming them (so a typo'd module name does not pass silently)."""
+        for option, value in options.items():
+            if value not in (None, False) and option not in self.options:
+                takes = f"; it takes {', '.join(self.options)}" if self.options else ""
+                raise DataError(
+                    f'"{option}" is not an option of {self.task} modules{takes}', hint=f'leave "{option}" out'
+                )
+
+    # ---- evaluation: per-task metrics and report sections ---------------------------------------------------
+    def evaluation(self, data: Dataset, progress: Progress) -> dict[str, Any]:
+        """Metrics on labelled `data` (for report.json); may include "_confusion": (gold, pred) for the figures."""
+        raise NotImplementedError
+
+    def report_markdown(self, report: dict[str, Any]) -> str | None:
+        """This task's REPORT.md, or None for the standard one (metrics, per label, confusions)."""
+        return None
 
     # ---- persistence ---------------------------------------------------------------------------------------
     def save(self, path: str | Path, metrics: dict[str, Any] | None = None) -> Path:
         """Write the module directory atomically; returns its path."""
         self._check_fitted()
         path = Path(path)
-        policy: Policy | None = getattr(self, "policy_", None)
         manifest = {
             "task": self.task,
             "tier": self.engine_.tier,
             "requested_tier": self.tier,
-            "labels": list(self.labels_),
-            "config": self.get_params(),
+            "labels": list(getattr(self, "labels_", [])),
+            "config": self.settings(),
             "engine": self.engine_.describe(),
             "data": self.data_info_,
             "train_seconds": round(self.train_seconds_, 2),
             "metrics": metrics or getattr(self, "metrics_", {}),
-            "auto": self.auto_report_,
-            "calibration": getattr(self.engine_, "calibration_", None) or None,
-            "policy": policy.to_json() if policy else None,
+            "auto": getattr(self, "auto_report_", None),
             "versions": library_versions(),
             "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             **self._manifest_extra(),
@@ -196,40 +247,41 @@ class Task:
         """Write the model's files into the (temporary) module directory; the engine's alone by default."""
         self.engine_.save(directory)
 
+    def _manifest_extra(self) -> dict[str, Any]:
+        """Task-specific manifest entries (an extractor's schema, a classifier's policy); none by default."""
+        return {}
+
     @classmethod
     def _from_manifest(cls, path: Path, manifest: dict[str, Any]) -> Task:
-        params = manifest["config"]
-        model = cls(
-            params["tier"], nano=params["nano"], micro=params["micro"], auto=params["auto"], seed=params["seed"]
-        )
-        model.labels_ = list(manifest["labels"])
-        model.engine_ = load_engine(manifest["tier"], path, cls.engines)
+        params = dict(manifest["config"])
+        accepted = _init_params(cls)
+        model = cls(**{k: v for k, v in params.items() if k in accepted})
+        model.labels_ = list(manifest.get("labels", []))
+        tier = manifest["tier"]
+        if tier not in cls.tiers:
+            raise ConfigError(
+                f"module at {path} has unknown tier {tier!r}", hint="upgrade microgpt or retrain the module"
+            )
+        model.engine_ = cls.tiers[tier].engine_class().load(path)
         model._restore_state(path, manifest)
         return model
 
     def _restore_state(self, path: Path, manifest: dict[str, Any]) -> None:
-        """The learned bookkeeping every task keeps in its manifest (data, timing, metrics, policy)."""
+        """The learned bookkeeping every task keeps in its manifest (data, timing, metrics)."""
         self.data_info_ = manifest.get("data", {})
         self.train_seconds_ = float(manifest.get("train_seconds", 0.0))
         self.auto_report_ = manifest.get("auto")
         self.metrics_ = manifest.get("metrics", {})
-        self.policy_ = Policy.from_json(manifest.get("policy"))
         self.path_ = path
-
-    def _manifest_extra(self) -> dict[str, Any]:
-        """Task-specific manifest entries (an extractor's schema); none by default."""
-        return {}
 
     def __repr__(self) -> str:
         fitted = f", {len(self.labels_)} labels" if hasattr(self, "labels_") else ", not fitted"
         return f"{type(self).__name__}(tier={self.tier!r}{fitted})"
 
-    # ---- subclass hooks ------------------------------------------------------------------------------------
-    def _label_space(self, data: Dataset) -> list[str]:
-        raise NotImplementedError
 
-    def _encode_targets(self, data: Dataset) -> np.ndarray:
-        raise NotImplementedError
+def _init_params(cls: type) -> list[str]:
+    sig = inspect.signature(cls.__init__)
+    return [p.name for p in sig.parameters.values() if p.name != "self" and p.kind is not p.VAR_KEYWORD]
 
 
 def check_text(text: Any, where: str) -> None:
@@ -244,30 +296,41 @@ def check_text(text: Any, where: str) -> None:
         )
 
 
-def load_engine(tier: str, path: Path, engines: dict[str, str]) -> Any:
-    """Load a module's engine: `engines` maps each tier to "package.module:Class" (imported only when used)."""
-    import importlib
+# ---- the task registry: name -> class, imported only when used --------------------------------------------
+TASKS: dict[str, str | type[Task]] = {
+    "classify": "microgpt.labels.classify:Classifier",
+    "tag": "microgpt.labels.tag:Tagger",
+    "extract": "microgpt.extract.task:Extractor",
+    "reply": "microgpt.reply.task:Replier",
+}
 
-    if tier not in engines:
-        raise ConfigError(f"module at {path} has unknown tier {tier!r}", hint="upgrade microgpt or retrain the module")
-    module, _, name = engines[tier].partition(":")
-    return getattr(importlib.import_module(module), name).load(path)
+
+def register_task(cls: type[Task]) -> type[Task]:
+    """Make a task loadable by `microgpt.load`/`microgpt.train` under `cls.task` (usable as a class decorator)."""
+    if not cls.task:
+        raise ConfigError(f"{cls.__name__} has no task name", hint='set task = "..." on the class')
+    TASKS[cls.task] = cls
+    return cls
+
+
+def task_class(name: str) -> type[Task]:
+    """The Task subclass registered under `name`."""
+    entry = TASKS.get(name)
+    if entry is None:
+        raise ConfigError(f"unknown task {name!r}", hint=f"use one of: {', '.join(TASKS)}")
+    if isinstance(entry, str):
+        module, _, attr = entry.partition(":")
+        entry = TASKS[name] = getattr(importlib.import_module(module), attr)
+    return entry
 
 
 def load(path: str | Path) -> Task:
     """Load a trained module directory; returns a `Classifier`, `Tagger`, `Extractor` or `Replier` ready to use."""
-    from microgpt.extract.task import Extractor
-    from microgpt.labels.classify import Classifier
-    from microgpt.labels.tag import Tagger
-    from microgpt.reply.task import Replier
-
     path = Path(path)
     manifest = read_manifest(path, verify=True)
-    classes: dict[str, type[Task]] = {"classify": Classifier, "tag": Tagger, "extract": Extractor, "reply": Replier}
-    cls = classes.get(manifest.get("task", ""))
-    if cls is None:
+    name = manifest.get("task", "")
+    if name not in TASKS:
         raise ConfigError(
-            f"module at {path} is for task {manifest.get('task')!r}, which this microgpt cannot load",
-            hint="upgrade microgpt",
+            f"module at {path} is for task {name!r}, which this microgpt cannot load", hint="upgrade microgpt"
         )
-    return cls._from_manifest(path, manifest)
+    return task_class(name)._from_manifest(path, manifest)

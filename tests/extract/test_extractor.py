@@ -218,7 +218,7 @@ def test_bad_training_data_names_the_fix(examples, kwargs, message):
 
 def test_unsupported_tier_and_date_order():
     data = Dataset([Example(text="for two", spans=(Span(4, 7, "people"),))] * 2)
-    with pytest.raises(ConfigError, match="not available for extraction"):
+    with pytest.raises(ConfigError, match="unknown tier .auto. for Extractor"):
         Extractor("auto").fit(data)
     with pytest.raises(ConfigError, match="date order"):
         Extractor(date_order="DDMM").fit(data)

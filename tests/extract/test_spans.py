@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from microgpt.data.records import Span
+from microgpt.data.records import Span, check_spans
 from microgpt.errors import ConfigError, DataError
 from microgpt.extract.schema import FieldSpec, infer_schema, parse_schema
-from microgpt.extract.spans import align_value, bio_tags, check_spans, snap, spans_from_fields, spans_from_tags, words
+from microgpt.extract.spans import align_value, bio_tags, snap, spans_from_fields, spans_from_tags, words
 
 RECEIPT = (
     "BOOK TA .K(TAMAN DAYA) SDN BHD\nNO.53 55,57 & 59, JALAN SAGU 18,\nTAMAN DAYA,\nTOTAL:\n9.00\nCASH\n19.00\n9.00"

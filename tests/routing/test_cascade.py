@@ -12,7 +12,8 @@ import pytest
 import microgpt
 from microgpt.policy import Policy
 from microgpt.routing.cascade import Cascade
-from microgpt.routing.llm import FallbackConfig, LabelTeacher, LLMClient
+from microgpt.routing.llm import FallbackConfig, LLMClient
+from microgpt.routing.teacher import LabelTeacher
 from microgpt.store.db import Store
 from tests.routing.stub_llm import StubLLM
 

@@ -18,12 +18,10 @@ from microgpt.routing.llm import (
     FallbackMalformed,
     FallbackTimeout,
     FallbackUnreachable,
-    LabelTeacher,
     LLMClient,
-    TeacherAnswer,
     estimate_tokens,
-    parse_label,
 )
+from microgpt.routing.teacher import LabelTeacher, TeacherAnswer, parse_label
 from tests.routing.stub_llm import USAGE, StubLLM, free_port
 
 LABELS = ["billing", "refund", "shipping", "login", "card_arrival"]
@@ -46,7 +44,7 @@ def ask(text: str) -> list[dict[str, str]]:
 
 
 def test_public_api_is_explicit():
-    assert set(fallback.__all__) >= {"FallbackConfig", "LLMClient", "LabelTeacher", "ChatResult", "BudgetExceeded"}
+    assert set(fallback.__all__) >= {"FallbackConfig", "LLMClient", "ChatResult", "BudgetExceeded"}
     assert all(issubclass(getattr(fallback, n), FallbackError) for n in fallback.__all__ if n.startswith("Fallback")
                and n not in ("FallbackConfig",))  # fmt: skip
 

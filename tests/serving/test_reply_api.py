@@ -13,8 +13,8 @@ import pytest
 import microgpt
 from microgpt.store.db import Store
 from microgpt.store.registry import Registry
+from tests.reply.test_replier import TINY_GPT, reply_data
 from tests.serving.test_server import Server
-from tests.tasks.test_reply import TINY_GPT, reply_data
 
 
 @pytest.fixture(scope="module")

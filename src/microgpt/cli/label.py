@@ -13,7 +13,8 @@ from microgpt.cli.progress import progress_bar
 from microgpt.cli.review import find_module
 from microgpt.data.readers import read_examples
 from microgpt.errors import ConfigError
-from microgpt.routing.llm import FallbackConfig, FallbackError, LabelTeacher, LLMClient
+from microgpt.routing.llm import FallbackConfig, FallbackError, LLMClient
+from microgpt.routing.teacher import LabelTeacher
 from microgpt.store.db import Store
 
 console = Console(stderr=True)

@@ -41,7 +41,7 @@ def train_cmd(
     schema: str = typer.Option(
         None, "--schema", help="extract: fields and types, e.g. 'date:date,total:money,items:text[]' or a .json file."
     ),
-    date_order: str = typer.Option("DMY", "--date-order", help="extract: how to read 03/04/2025 (DMY, MDY, YMD)."),
+    date_order: str = typer.Option(None, "--date-order", help="extract: how to read 03/04/2025 (DMY, MDY, YMD)."),
 ) -> None:
     """Train a model on DATA and save it as a module directory."""
     settings: dict[str, dict[str, object]] = {"nano": {}, "micro": {}, "auto": {}}

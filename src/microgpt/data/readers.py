@@ -11,9 +11,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from microgpt.data.records import Dataset, Example, Span
+from microgpt.data.records import Dataset, Example, Span, check_spans
 from microgpt.errors import DataError
-from microgpt.extract.spans import check_spans
 
 # Tried in order when the caller names no column, so common exports (Banking77's `category`) just work.
 TEXT_COLUMNS = ("text", "message", "utterance", "query", "input")

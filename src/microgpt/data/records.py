@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
@@ -144,3 +145,27 @@ class Dataset(Sequence[Example]):
             h.update(json.dumps([e.text, target], ensure_ascii=False).encode())
             h.update(b"\n")
         return h.hexdigest()
+
+
+def check_spans(text: str, spans: Sequence[Span], labels: set[str] | None, where: str) -> None:
+    """Raise a DataError naming the fix for spans out of range, empty, overlapping or with an unknown label."""
+    for s in spans:
+        if not (0 <= s.start < s.end <= len(text)):
+            raise DataError(
+                f"span {s.label!r} [{s.start}, {s.end}) at {where} is outside the text (length {len(text)})",
+                hint="offsets are 0-based character positions, end-exclusive: text[start:end] is the span",
+            )
+        if not text[s.start : s.end].strip():
+            raise DataError(f"span {s.label!r} at {where} covers only whitespace", hint="fix or drop the span")
+        if labels is not None and s.label not in labels:
+            raise DataError(
+                f"span label {s.label!r} at {where} is not in the field schema ({', '.join(sorted(labels))})",
+                hint="add it to the schema, or fix the label",
+            )
+    ordered = sorted(spans, key=lambda s: (s.start, s.end))
+    for a, b in itertools.pairwise(ordered):
+        if b.start < a.end:
+            raise DataError(
+                f"spans {a.label!r} [{a.start}, {a.end}) and {b.label!r} [{b.start}, {b.end}) overlap at {where}",
+                hint="spans may not overlap; keep the one that is right",
+            )

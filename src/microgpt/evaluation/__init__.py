@@ -1,7 +1,4 @@
-"""Honest evaluation: metrics on held-out data, written as report.json + REPORT.md into the module."""
+"""Honest evaluation: metrics on held-out data, written as report.json + REPORT.md + report.html into the module.
 
-from __future__ import annotations
-
-from microgpt.evaluation.report import evaluate
-
-__all__ = ["evaluate"]
+`microgpt.evaluate(model, data)` (evaluation.report) runs it; evaluation.metrics holds the metrics the tasks share.
+"""

@@ -41,7 +41,8 @@ def prompt_tokens(
     texts: Sequence[str], labels: Sequence[str], examples: dict[str, list[str]] | None = None
 ) -> list[int]:
     """Tokens of the fallback prompt for each text (system prompt with labels and examples + the text)."""
-    from microgpt.routing.llm import FallbackConfig, LabelTeacher, LLMClient
+    from microgpt.routing.llm import FallbackConfig, LLMClient
+    from microgpt.routing.teacher import LabelTeacher
 
     client = LLMClient(FallbackConfig(base_url="http://127.0.0.1:9/v1", model="count-only"))  # never called
     teacher = LabelTeacher(client, labels, examples=examples)

@@ -1,4 +1,5 @@
-"""Metrics: classifiers (accuracy, macro-F1, per-label P/R/F1, confusions), taggers (micro-F1, exact match)."""
+"""Metrics shared by the tasks: classifiers (accuracy, macro-F1, per label, confusions), taggers (micro-F1, exact
+match), spans and fields (P/R/F1), and the markdown table every report starts with."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import precision_recall_fscore_support
 
 
 def classification_metrics(gold: Sequence[str], pred: Sequence[str], top_confusions: int = 10) -> dict[str, Any]:
+    from sklearn.metrics import precision_recall_fscore_support  # imported when used: keeps `import microgpt` fast
+
     labels = sorted(set(gold) | set(pred))
     p, r, f, support = precision_recall_fscore_support(gold, pred, labels=labels, zero_division=0)
     gold_labels = set(gold)
@@ -137,3 +139,14 @@ def _as_list(value: Any) -> list[Any]:
     if value is None or value == "":
         return []
     return list(value) if isinstance(value, list) else [value]
+
+
+def metric_rows(metrics: dict[str, Any]) -> list[str]:
+    """A markdown table of the plain numbers in `metrics` (lists and tables are shown elsewhere)."""
+    lines = ["| metric | value |", "|---|---|"]
+    for key, value in metrics.items():
+        if isinstance(value, float):
+            lines.append(f"| {key} | {value:.4f} |")
+        elif isinstance(value, int):
+            lines.append(f"| {key} | {value} |")
+    return lines

@@ -7,13 +7,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from microgpt.calibration import coverage_curve, ece, reliability, selective_accuracy
 from microgpt.data.records import Dataset
 from microgpt.errors import DataError
 from microgpt.evaluation.html import render as render_html
-from microgpt.evaluation.metrics import classification_metrics, field_metrics, span_metrics, tagging_metrics
+from microgpt.evaluation.metrics import metric_rows
 from microgpt.module import update_manifest
 from microgpt.progress import Progress, no_progress
 
@@ -31,27 +28,9 @@ def evaluate(
     if len(data) == 0:
         raise DataError("no examples to evaluate on", hint="pass a labelled .csv/.jsonl file with at least one row")
     start = time.perf_counter()
-    confusion: tuple[list[str], list[str]] | None = None
-    if model.task == "reply":
-        from microgpt.reply.metrics import generation_metrics
-
-        metrics = generation_metrics(model, data, progress)
-    elif model.task == "extract":
-        metrics = _extraction_metrics(model, data, progress)
-    elif model.task == "tag":
-        metrics = tagging_metrics([list(x) for x in data.label_sets], _predict(model, data, progress))
-    else:
-        gold = data.labels
-        unknown = sorted(set(gold) - set(model.labels_))
-        t0 = time.perf_counter()
-        proba = _predict_proba(model, data, progress)
-        throughput = len(data) / max(time.perf_counter() - t0, 1e-9)
-        pred = [model.labels_[int(i)] for i in proba.argmax(1)]
-        confusion = (gold, pred)
-        metrics = classification_metrics(gold, pred)
-        metrics.update(trust_metrics(model, data, proba))
-        if unknown:
-            metrics["unknown_labels"] = unknown  # gold labels the model was never trained on: always wrong
+    metrics = model.evaluation(data, progress)
+    confusion = metrics.pop("_confusion", None)
+    throughput = metrics.pop("_throughput", None)
     seconds = time.perf_counter() - start
     report = {
         "task": model.task,
@@ -63,63 +42,18 @@ def evaluate(
         "auto": getattr(model, "auto_report_", None),
         "evaluated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    if model.task == "classify" and with_cost:
-        report["cost"] = _cost(model, data, throughput, metrics.get("policy"))
+    if getattr(model, "costed", False) and with_cost:
+        report["cost"] = _cost(model, data, throughput or 0.0, metrics.get("policy"))
     target = Path(out_dir) if out_dir is not None else getattr(model, "path_", None)
     if write and target is not None:
         target.mkdir(parents=True, exist_ok=True)
         (target / "report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False))
-        (target / "REPORT.md").write_text(markdown(report))
+        (target / "REPORT.md").write_text(markdown(report, model))
         (target / "report.html").write_text(render_html(report, *(confusion or (None, None))))
         if (target / "microgpt.json").exists():
             headline = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
             update_manifest(target, metrics={**headline, "data": data.name})
     return report
-
-
-def _predict(model: Any, data: Dataset, progress: Progress, chunk: int = 256) -> list[Any]:
-    """Predictions in chunks, so a long evaluation can show progress."""
-    out: list[Any] = []
-    for start in range(0, len(data), chunk):
-        out.extend(model.predict(data[start : start + chunk]))
-        progress("evaluate", min(start + chunk, len(data)), len(data))
-    return out
-
-
-def _predict_proba(model: Any, data: Dataset, progress: Progress, chunk: int = 256) -> np.ndarray:
-    parts = []
-    for start in range(0, len(data), chunk):
-        parts.append(model.predict_proba(data[start : start + chunk]))
-        progress("evaluate", min(start + chunk, len(data)), len(data))
-    return np.concatenate(parts)
-
-
-def trust_metrics(model: Any, data: Dataset, proba: np.ndarray) -> dict[str, Any]:
-    """How far the confidences can be trusted: ECE (calibrated and raw), accuracy at 90% coverage, the reliability
-    diagram and accuracy-coverage curve, unknown inputs flagged, and how the module's policy fares on this data."""
-    conf = proba.max(1)
-    correct = np.array([model.labels_[int(i)] for i in proba.argmax(1)]) == np.array(data.labels)
-    raw = model.engine_.predict_proba(data.texts, calibrated=False)
-    out: dict[str, Any] = {
-        "ece": ece(conf, correct),
-        "ece_uncalibrated": ece(raw.max(1), raw.argmax(1) == _gold_index(model, data)),
-        "selective_accuracy_at_90_coverage": selective_accuracy(conf, correct, 0.9),
-        "flagged_unknown": float(np.mean(1.0 - conf > model.unknown_threshold_)),
-        "reliability": reliability(conf, correct),
-        "coverage_curve": coverage_curve(conf, correct),
-    }
-    policy = getattr(model, "policy_", None)
-    if policy is not None:
-        decisions = [d.action for d in model.decide(data)]
-        answered = np.array([a == "answer" for a in decisions])
-        out["policy"] = {
-            **policy.to_json(),
-            "answered": float(answered.mean()),
-            "precision_answered": float(correct[answered].mean()) if answered.any() else None,
-            "escalated": decisions.count("escalate") / len(decisions),
-            "queued": decisions.count("queue") / len(decisions),
-        }
-    return out
 
 
 def _cost(model: Any, data: Dataset, throughput: float, policy: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -139,39 +73,11 @@ def _cost(model: Any, data: Dataset, throughput: float, policy: dict[str, Any] |
     return table
 
 
-def _gold_index(model: Any, data: Dataset) -> np.ndarray:
-    index = {label: i for i, label in enumerate(model.labels_)}
-    return np.array([index.get(label, -1) for label in data.labels])
-
-
-def _extraction_metrics(model: Any, data: Dataset, progress: Progress) -> dict[str, Any]:
-    """Span data: exact-span P/R/F1 per label. Field data: field exact match after normalisation, per field."""
-    if any(e.spans is None and e.fields is None for e in data):
-        raise DataError("extraction evaluation needs spans or fields on every example", hint="annotate every row")
-    pred = _predict(model, data, progress)
-    if all(e.spans is not None for e in data):
-        metrics = span_metrics([list(e.spans or ()) for e in data], [x.spans for x in pred])
-        # also how often each field's final value is right (the span with the best score, normalised)
-        gold_fields = [_fields_from_spans(e.text, list(e.spans or ())) for e in data]
-        fields = field_metrics(gold_fields, [x.field_texts() for x in pred], model.field_same)
-        metrics.update({k: v for k, v in fields.items() if k.startswith("field_") or k == "exact_match"})
-        return metrics
-    gold = [e.fields or {} for e in data]
-    return field_metrics(gold, [x.field_texts() for x in pred], model.field_same)
-
-
-def _fields_from_spans(text: str, spans: list[Any]) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    for s in spans:
-        out.setdefault(s.label, []).append(text[s.start : s.end])
-    return out
-
-
-def markdown(report: dict[str, Any]) -> str:
-    if report["task"] == "reply":
-        from microgpt.reply.metrics import markdown as reply_markdown
-
-        return reply_markdown(report)
+def markdown(report: dict[str, Any], model: Any = None) -> str:
+    """REPORT.md: the task's own report where it has one (`report_markdown`), else metrics, per label, confusions."""
+    own = model.report_markdown(report) if model is not None else None
+    if own is not None:
+        return own
     m = report["metrics"]
     lines = [
         f"# Evaluation report — {report['task']} ({report['tier']} tier)",
@@ -182,8 +88,9 @@ def markdown(report: dict[str, Any]) -> str:
     ]
     if report.get("texts_per_second"):
         lines.append(f"| texts/s (batch) | {report['texts_per_second']:.0f} |")
-    lines += ["", "## Per label", "", "| label | precision | recall | F1 | support |", "|---|---|---|---|---|"]
-    for label, s in sorted(m["per_label"].items(), key=lambda kv: kv[1]["f1"]):
+    if m.get("per_label"):
+        lines += ["", "## Per label", "", "| label | precision | recall | F1 | support |", "|---|---|---|---|---|"]
+    for label, s in sorted(m.get("per_label", {}).items(), key=lambda kv: kv[1]["f1"]):
         lines.append(f"| {label} | {s['precision']:.3f} | {s['recall']:.3f} | {s['f1']:.3f} | {s['support']} |")
     if m.get("top_confusions"):
         lines += ["", "## Top confusions", "", "| gold | predicted | count |", "|---|---|---|"]
@@ -221,14 +128,3 @@ def markdown(report: dict[str, Any]) -> str:
                 f"| {c['within_budget']} |"
             )
     return "\n".join(lines) + "\n"
-
-
-def metric_rows(metrics: dict[str, Any]) -> list[str]:
-    """A markdown table of the plain numbers in `metrics` (lists and tables are shown elsewhere)."""
-    lines = ["| metric | value |", "|---|---|"]
-    for key, value in metrics.items():
-        if isinstance(value, float):
-            lines.append(f"| {key} | {value:.4f} |")
-        elif isinstance(value, int):
-            lines.append(f"| {key} | {value} |")
-    return lines

@@ -126,7 +126,7 @@ def _compare(model: Any, reference: np.ndarray, exported: np.ndarray, data: Data
         "agreement": float((reference.argmax(1) == exported.argmax(1)).mean()),
         "max_abs_diff": float(np.abs(reference - exported).max()),
     }
-    if data is not None and model.task == "classify":
+    if data is not None and not model.multilabel:  # single-label: accuracy is the check
         gold = np.array(data.labels[: len(reference)])
         labels = np.array(model.labels_)
         report["accuracy_reference"] = float((labels[reference.argmax(1)] == gold).mean())

@@ -9,7 +9,6 @@ exactly the span's text (tested as a round trip).
 
 from __future__ import annotations
 
-import itertools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -45,30 +44,6 @@ def words(text: str) -> list[Word]:
         out.append(Word(m.start(), m.end(), m.group(), line, breaks > 0 or not out))
         last = m.end()
     return out
-
-
-def check_spans(text: str, spans: Sequence[Span], labels: set[str] | None, where: str) -> None:
-    """Raise a DataError naming the fix for spans out of range, empty, overlapping or with an unknown label."""
-    for s in spans:
-        if not (0 <= s.start < s.end <= len(text)):
-            raise DataError(
-                f"span {s.label!r} [{s.start}, {s.end}) at {where} is outside the text (length {len(text)})",
-                hint="offsets are 0-based character positions, end-exclusive: text[start:end] is the span",
-            )
-        if not text[s.start : s.end].strip():
-            raise DataError(f"span {s.label!r} at {where} covers only whitespace", hint="fix or drop the span")
-        if labels is not None and s.label not in labels:
-            raise DataError(
-                f"span label {s.label!r} at {where} is not in the field schema ({', '.join(sorted(labels))})",
-                hint="add it to the schema, or fix the label",
-            )
-    ordered = sorted(spans, key=lambda s: (s.start, s.end))
-    for a, b in itertools.pairwise(ordered):
-        if b.start < a.end:
-            raise DataError(
-                f"spans {a.label!r} [{a.start}, {a.end}) and {b.label!r} [{b.start}, {b.end}) overlap at {where}",
-                hint="spans may not overlap; keep the one that is right",
-            )
 
 
 def snap(text: str, span: Span) -> Span:

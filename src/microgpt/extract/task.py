@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import datetime
 import logging
-import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -23,13 +22,14 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from microgpt.config import MicroConfig, NanoConfig
-from microgpt.data.records import Dataset, Example, Span
+from microgpt.data.records import Dataset, Example, Span, check_spans
 from microgpt.errors import ConfigError, DataError
+from microgpt.evaluation.metrics import field_metrics, span_metrics
 from microgpt.extract.normalize import Money, fold, normalize, to_json
 from microgpt.extract.schema import Schema, infer_schema, parse_schema, schema_to_json
-from microgpt.extract.spans import check_spans, snap, spans_from_fields
+from microgpt.extract.spans import snap, spans_from_fields
 from microgpt.progress import Progress, no_progress
-from microgpt.task import Task, check_text, load_engine
+from microgpt.task import Task, Tier, check_text
 
 log = logging.getLogger(__name__)
 DATE_ORDERS = ("DMY", "MDY", "YMD")
@@ -70,10 +70,12 @@ class Extractor(Task):
     """Span and field extraction on the nano (CRF) or micro (token classification) tier."""
 
     task = "extract"
-    engines: ClassVar[dict[str, str]] = {
-        "nano": "microgpt.extract.crf:CrfEngine",
-        "micro": "microgpt.extract.token:TokenMicroEngine",
+    metric = "span_f1"
+    tiers: ClassVar[dict[str, Tier]] = {
+        "nano": Tier("microgpt.extract.crf:CrfEngine", NanoConfig),
+        "micro": Tier("microgpt.extract.token:TokenMicroEngine", MicroConfig),
     }
+    options: ClassVar[tuple[str, ...]] = ("context", "reference_date")
 
     def __init__(
         self,
@@ -89,15 +91,13 @@ class Extractor(Task):
         self.schema = schema
         self.date_order = date_order
 
-    def get_params(self) -> dict[str, Any]:
-        params = super().get_params()
+    def settings(self) -> dict[str, Any]:
         schema = getattr(self, "schema_", None) or parse_schema(self.schema)  # the fitted (maybe inferred) one first
-        params["schema"] = schema_to_json(schema) if schema else None
-        params["date_order"] = self.date_order
-        return params
+        return {**super().settings(), "schema": schema_to_json(schema) if schema else None,
+                "date_order": self.date_order}  # fmt: skip
 
     # ---- fitting -------------------------------------------------------------------------------------------
-    def fit(
+    def fit(  # type: ignore[override]
         self,
         X: Dataset | Sequence[str],
         y: Sequence[Any] | None = None,
@@ -106,42 +106,28 @@ class Extractor(Task):
         progress: Progress = no_progress,
     ) -> Extractor:
         """Learn from a Dataset of span- or field-annotated examples, or texts `X` with `y` = spans or field dicts."""
-        if self.tier not in ("nano", "micro"):
-            raise ConfigError(
-                f"tier {self.tier!r} is not available for extraction yet", hint="use --tier nano or --tier micro"
-            )
+        super().fit(X, y, progress=progress, contexts=contexts)
+        return self
+
+    def _check_settings(self) -> None:
         if self.date_order not in DATE_ORDERS:
             raise ConfigError(f"unknown date order {self.date_order!r}", hint=f"use one of: {', '.join(DATE_ORDERS)}")
-        data = self._as_extract_dataset(X, y, contexts)
-        nano_cfg, micro_cfg, _ = self._configs()
+
+    def _as_dataset(self, X: Dataset | Sequence[str], y: Sequence[Any] | None, **extra: Any) -> Dataset:
+        return self._as_extract_dataset(X, y, extra.get("contexts"))
+
+    def _fit_engine(self, data: Dataset, progress: Progress) -> Any:
         texts, gold, self.alignment_ = self._training_spans(data)
         explicit = parse_schema(self.schema) if self.schema is not None else None
         seen = sorted({s.label for spans in gold for s in spans})
         self._check_labels(data, gold, explicit, seen)
         self.schema_: Schema = explicit or infer_schema(seen)
         self.labels_ = list(self.schema_)
-        contexts_ = [e.context for e in data]
-        start = time.perf_counter()
-        if self.tier == "nano":
-            from microgpt.extract.crf import CrfEngine
+        self._gold_counts = Counter(s.label for spans in gold for s in spans)
+        return self.make_engine(self.tier).fit(texts, gold, [e.context for e in data], progress)
 
-            self.engine_: Any = CrfEngine(nano_cfg, seed=self.seed).fit(texts, gold, contexts_, progress)
-        else:
-            from microgpt.extract.token import TokenMicroEngine
-
-            self.engine_ = TokenMicroEngine(micro_cfg, seed=self.seed).fit(texts, gold, contexts_, progress)
-        self.auto_report_ = None
-        self.train_seconds_ = time.perf_counter() - start
-        self.metrics_: dict[str, Any] = {}
-        counts = Counter(s.label for spans in gold for s in spans)
-        self.data_info_ = {
-            "fingerprint": data.fingerprint(),
-            "n_examples": len(data),
-            "label_counts": dict(sorted(counts.items())),
-            "alignment": self.alignment_,
-        }
-        self.path_: Path | None = None
-        return self
+    def _data_info(self, data: Dataset) -> dict[str, Any]:
+        return {"label_counts": dict(sorted(self._gold_counts.items())), "alignment": self.alignment_}
 
     def _as_extract_dataset(
         self, X: Dataset | Sequence[str], y: Sequence[Any] | None, contexts: Sequence[str | None] | None
@@ -247,8 +233,10 @@ class Extractor(Task):
     def predict_one(self, text: str, context: str | None = None, reference: datetime.date | None = None) -> Extraction:
         return self.predict([text], [context], reference)[0]
 
-    def predict_proba(self, X: Sequence[str] | Dataset) -> Any:
-        raise NotImplementedError("an Extractor gives a confidence per span: see predict()[i].spans[j].score")
+    def results(self, X: Sequence[str] | Dataset, **options: Any) -> list[Extraction]:
+        """`predict` with the REST/CLI option names (`context`, `reference_date`)."""
+        self.check_options(options)
+        return self.predict(X, options.get("context"), options.get("reference_date"))
 
     def _contexts(self, X: Any, context: str | Sequence[str | None] | None, n: int) -> list[str | None]:
         if context is None:
@@ -309,8 +297,6 @@ class Extractor(Task):
 
     def score(self, X: Sequence[str] | Dataset, y: Sequence[Any] | None = None) -> float:
         """Span F1 (exact start, end and label) on span data; field F1 after normalisation on field data."""
-        from microgpt.evaluation.metrics import field_metrics, span_metrics
-
         data = self._as_extract_dataset(X, y, None)
         if all(e.spans is not None for e in data):
             return float(span_metrics([list(e.spans or ()) for e in data], self.predict_spans(data))["span_f1"])
@@ -318,27 +304,39 @@ class Extractor(Task):
         gold = [e.fields or {} for e in data]
         return float(field_metrics(gold, pred, self.field_same)["field_f1"])
 
+    def evaluation(self, data: Dataset, progress: Progress) -> dict[str, Any]:
+        """Span data: exact-span P/R/F1 per label. Field data: field exact match after normalisation, per field."""
+        if any(e.spans is None and e.fields is None for e in data):
+            raise DataError("extraction evaluation needs spans or fields on every example", hint="annotate every row")
+        pred: list[Extraction] = []
+        for start in range(0, len(data), 256):
+            pred.extend(self.predict(data[start : start + 256]))
+            progress("evaluate", min(start + 256, len(data)), len(data))
+        if all(e.spans is not None for e in data):
+            metrics = span_metrics([list(e.spans or ()) for e in data], [x.spans for x in pred])
+            # also how often each field's final value is right (the span with the best score, normalised)
+            gold_fields = [_fields_from_spans(e.text, list(e.spans or ())) for e in data]
+            fields = field_metrics(gold_fields, [x.field_texts() for x in pred], self.field_same)
+            metrics.update({k: v for k, v in fields.items() if k.startswith("field_") or k == "exact_match"})
+            return metrics
+        return field_metrics([e.fields or {} for e in data], [x.field_texts() for x in pred], self.field_same)
+
     # ---- persistence ---------------------------------------------------------------------------------------
     def _manifest_extra(self) -> dict[str, Any]:
         return {"schema": schema_to_json(self.schema_)}
 
-    @classmethod
-    def _from_manifest(cls, path: Path, manifest: dict[str, Any]) -> Extractor:
-        params = manifest["config"]
-        model = cls(
-            params["tier"],
-            schema=params["schema"],
-            date_order=params.get("date_order", "DMY"),
-            nano=params["nano"],
-            micro=params["micro"],
-            seed=params["seed"],
-        )
-        model.schema_ = parse_schema(manifest["schema"]) or {}
-        model.labels_ = list(model.schema_)
-        model.engine_ = load_engine(manifest["tier"], path, cls.engines)
-        model._restore_state(path, manifest)
-        model.alignment_ = dict(manifest.get("data", {}).get("alignment", {}))
-        return model
+    def _restore_state(self, path: Path, manifest: dict[str, Any]) -> None:
+        super()._restore_state(path, manifest)
+        self.schema_ = parse_schema(manifest["schema"]) or {}
+        self.labels_ = list(self.schema_)
+        self.alignment_ = dict(manifest.get("data", {}).get("alignment", {}))
+
+
+def _fields_from_spans(text: str, spans: list[Span]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for s in spans:
+        out.setdefault(s.label, []).append(text[s.start : s.end])
+    return out
 
 
 def _money_from_json(value: dict[str, Any]) -> Money | None:

@@ -8,33 +8,29 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from microgpt.calibration import micro_f1
-from microgpt.config import AutoConfig, MicroConfig, NanoConfig
+from microgpt.config import AutoConfig
 from microgpt.data.records import Dataset
 from microgpt.data.splits import train_test_split
 from microgpt.progress import Progress
 
-if TYPE_CHECKING:
-    from microgpt.task import Task
-
 log = logging.getLogger(__name__)
 
 
-def fit_auto(
-    task: Task, data: Dataset, nano_cfg: NanoConfig, micro_cfg: MicroConfig, cfg: AutoConfig, progress: Progress
-) -> tuple[Any, dict[str, Any]]:
+def fit_auto(task: Any, data: Dataset, cfg: AutoConfig, progress: Progress) -> tuple[Any, dict[str, Any]]:
+    """`task` is the LabelTask being fitted (its `make_engine`, `encode_targets`, `multilabel` and `seed`)."""
     train, dev = train_test_split(data, cfg.dev_fraction, seed=task.seed)
-    y_train = task._encode_targets(train)
-    y_dev = task._encode_targets(dev)
+    y_train = task.encode_targets(train)
+    y_dev = task.encode_targets(dev)
     candidates: list[dict[str, Any]] = []
     engines: dict[str, Any] = {}
     for tier in cfg.candidates:
         start = time.perf_counter()
-        engine = task._make_engine(tier, nano_cfg, micro_cfg).fit(train.texts, y_train, task.multilabel, progress)
+        engine = task.make_engine(tier).fit(train.texts, y_train, task.multilabel, progress)
         seconds = time.perf_counter() - start
         proba = engine.predict_proba(dev.texts)
         if task.multilabel:

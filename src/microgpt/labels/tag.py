@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -10,10 +12,23 @@ from microgpt.calibration import micro_f1
 from microgpt.data.readers import check_label_counts
 from microgpt.data.records import Dataset
 from microgpt.errors import DataError
-from microgpt.task import Task
+from microgpt.evaluation.metrics import tagging_metrics
+from microgpt.labels.base import LabelTask
+from microgpt.progress import Progress
 
 
-class Tagger(Task):
+@dataclass(frozen=True)
+class Tags:
+    """The labels predicted for one text (at or above the tuned threshold), each with its probability."""
+
+    labels: list[str]
+    confidences: list[float]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"labels": list(self.labels), "confidences": [round(c, 4) for c in self.confidences]}
+
+
+class Tagger(LabelTask):
     """Multi-label tagger on any tier.
 
     tagger = Tagger(tier="nano").fit(texts, [["pin", "new"], ["card"], []])
@@ -23,9 +38,9 @@ class Tagger(Task):
 
     task = "tag"
     multilabel = True
+    metric = "micro_f1"
 
-    def _validate_training_data(self, data: Dataset) -> None:
-        super()._validate_training_data(data)
+    def _validate(self, data: Dataset) -> None:
         counts = data.label_counts()
         if len(counts) < 1:
             raise DataError("no labels anywhere in the data", hint="give at least some examples a list of labels")
@@ -34,7 +49,7 @@ class Tagger(Task):
     def _label_space(self, data: Dataset) -> list[str]:
         return sorted({label for labels in data.label_sets for label in labels})
 
-    def _encode_targets(self, data: Dataset) -> np.ndarray:
+    def encode_targets(self, data: Dataset) -> np.ndarray:
         index = {label: i for i, label in enumerate(self.labels_)}
         y = np.zeros((len(data), len(self.labels_)), dtype=np.float32)
         for row, labels in enumerate(data.label_sets):
@@ -48,15 +63,20 @@ class Tagger(Task):
         self._check_fitted()
         return float(self.engine_.threshold_)
 
-    def predict(self, X: Sequence[str] | Dataset) -> list[list[str]]:
-        proba = self.predict_proba(X)
+    def results_from_proba(self, proba: np.ndarray) -> list[Tags]:
         t = self.threshold_
-        return [[self.labels_[j] for j in np.flatnonzero(row >= t)] for row in proba]
+        out = []
+        for row in proba:
+            idx = np.flatnonzero(row >= t)
+            out.append(Tags([self.labels_[j] for j in idx], [float(row[j]) for j in idx]))
+        return out
+
+    def predict(self, X: Sequence[str] | Dataset) -> list[list[str]]:
+        return [tags.labels for tags in self.results(X)]
 
     def predict_one(self, text: str) -> tuple[list[str], list[float]]:
-        proba = self.predict_proba([text])[0]
-        idx = np.flatnonzero(proba >= self.threshold_)
-        return [self.labels_[j] for j in idx], [float(proba[j]) for j in idx]
+        tags = self.results([text])[0]
+        return tags.labels, tags.confidences
 
     def score(self, X: Sequence[str] | Dataset, y: Sequence[Sequence[str]] | None = None) -> float:
         """Micro-averaged F1 over labels (more telling than exact match for multi-label data)."""
@@ -65,6 +85,13 @@ class Tagger(Task):
         gold = self._encode_targets_known(data)
         unseen = sum(1 for labels in data.label_sets for label in labels if label not in set(self.labels_))
         return micro_f1(pred, gold, extra_misses=unseen)
+
+    def evaluation(self, data: Dataset, progress: Progress) -> dict[str, Any]:
+        pred: list[list[str]] = []
+        for start in range(0, len(data), 256):
+            pred.extend(self.predict(data[start : start + 256]))
+            progress("evaluate", min(start + 256, len(data)), len(data))
+        return tagging_metrics([list(x) for x in data.label_sets], pred)
 
     def _encode_pred(self, labels: list[list[str]]) -> np.ndarray:
         index = {label: i for i, label in enumerate(self.labels_)}

@@ -23,6 +23,7 @@ from typing import Any
 from microgpt.data.readers import read_examples
 from microgpt.data.records import Dataset, Example
 from microgpt.errors import DataError
+from microgpt.labels.base import LabelTask
 from microgpt.progress import Progress, no_progress
 from microgpt.store.registry import Registry, RegistryError
 
@@ -71,23 +72,20 @@ def retrain(
     if old_version is None:
         raise RegistryError(f"module {name!r} has no live version", hint=f"microgpt modules promote {name} N")
     old = load(registry.path(name, old_version))
-    if old.task not in ("classify", "tag"):
+    if not isinstance(old, LabelTask):
         raise DataError(f"retrain handles classifiers and taggers; {name!r} is {old.task}", hint="retrain it by hand")
     frozen = _frozen_eval_set(registry, name, old.task, eval_data, refreeze)
     base_data = base if isinstance(base, Dataset) else read_examples(base, task=old.task, min_per_label=0)
     extra = [read_examples(p, task=old.task, min_per_label=0) for p in add or []]
-    corrections = _store_examples(store or Store(), name, old.task)
+    corrections = _store_examples(store or Store(), name, old.multilabel)
     data = _merge([base_data, *extra, corrections])
     frozen_texts = {e.text for e in frozen}
     leaked = sum(1 for e in data if e.text in frozen_texts)
     if leaked:
         data = Dataset([e for e in data if e.text not in frozen_texts], name=data.name)  # never train on the exam
-    params = old.get_params()
-    new = type(old)(
-        params["tier"], nano=params["nano"], micro=params["micro"], auto=params["auto"], seed=params["seed"]
-    )
+    new = type(old)(**old.get_params())  # the same settings (a clone, in scikit-learn's words)
     new.fit(data, progress=progress)
-    metric = "accuracy" if old.task == "classify" else "micro_f1"
+    metric = old.metric
     old_score = float(evaluate(old, frozen, write=False)["metrics"][metric])
     new_score = float(evaluate(new, frozen, write=False)["metrics"][metric])
     promoted = new_score >= old_score + min_gain
@@ -155,7 +153,7 @@ def _frozen_eval_set(registry: Registry, name: str, task: str, eval_data: str | 
     return read_examples(frozen_path, task=task, min_per_label=0)
 
 
-def _store_examples(store: Any, name: str, task: str) -> Dataset:
+def _store_examples(store: Any, name: str, multilabel: bool) -> Dataset:
     buf = io.StringIO()
     n = store.export_jsonl(name, buf)
     if not n:
@@ -164,11 +162,11 @@ def _store_examples(store: Any, name: str, task: str) -> Dataset:
     examples = []
     for i, r in enumerate(rows):
         target = r.get("labels", r.get("label"))
-        if task == "classify" and isinstance(target, str):
+        if not multilabel and isinstance(target, str):
             examples.append(
                 Example(text=r["text"], label=target, source=f"store:{i}", meta={"source": r.get("source", "")})
             )
-        elif task == "tag":
+        elif multilabel:
             labels = tuple(target) if isinstance(target, list) else (target,)
             examples.append(
                 Example(text=r["text"], labels=labels, source=f"store:{i}", meta={"source": r.get("source", "")})

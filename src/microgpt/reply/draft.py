@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from microgpt.reply.placeholders import StreamFiller, fill_stream
@@ -28,7 +28,16 @@ class Draft:
     ms: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        """The draft as the CLI and REST print it (timings are in `ms` / `first_token_ms`)."""
+        return {
+            "reply": self.text,
+            "intent": self.intent,
+            "filled": list(self.filled),
+            "unfilled": list(self.unfilled),
+            "tokens": self.tokens,
+            "first_token_ms": round(self.first_token_ms, 3),
+            "ms": round(self.ms, 3),
+        }
 
 
 class DraftStream:

@@ -21,7 +21,7 @@ import numpy as np
 
 from microgpt.data.records import Dataset
 from microgpt.errors import DataError
-from microgpt.evaluation.report import metric_rows
+from microgpt.evaluation.metrics import metric_rows
 from microgpt.progress import Progress, no_progress
 from microgpt.reply.placeholders import field_key, placeholders
 

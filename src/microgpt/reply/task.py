@@ -19,19 +19,18 @@ decoding leans on that intent with classifier-free guidance (`guidance`, 1.5 by 
 from __future__ import annotations
 
 import logging
-import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from microgpt.config import NanoConfig, TinyGPTConfig, make_config
+from microgpt.config import NanoConfig, TinyGPTConfig
 from microgpt.data.records import Dataset, Example
-from microgpt.errors import ConfigError, DataError
+from microgpt.errors import DataError
 from microgpt.progress import Progress, no_progress
 from microgpt.reply.draft import Draft, DraftStream
 from microgpt.reply.placeholders import templatize
-from microgpt.task import Task, check_text, load_engine
+from microgpt.task import Task, Tier, check_text
 
 log = logging.getLogger(__name__)
 # The intent judge reads whole replies: word uni/bigrams seen twice are plenty (and keep the module small). It reads
@@ -45,10 +44,14 @@ class Replier(Task):
     """Reply drafting on the nano (retrieval) or micro (tinygpt) tier."""
 
     task = "reply"
-    engines: ClassVar[dict[str, str]] = {
-        "nano": "microgpt.reply.retrieval:RetrievalEngine",
-        "micro": "microgpt.reply.generator:TinyGPTEngine",
+    metric = "rouge_l"
+    tiers: ClassVar[dict[str, Tier]] = {
+        "nano": Tier("microgpt.reply.retrieval:RetrievalEngine", NanoConfig),
+        "micro": Tier("microgpt.reply.generator:TinyGPTEngine", TinyGPTConfig),
     }
+    options: ClassVar[tuple[str, ...]] = (
+        "intent", "fields", "max_new_tokens", "temperature", "top_p", "seed", "guidance", "stream",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -58,30 +61,10 @@ class Replier(Task):
         micro: TinyGPTConfig | dict[str, Any] | None = None,
         seed: int = 0,
     ) -> None:
-        super().__init__(tier, nano=nano, seed=seed)
-        self.micro: Any = micro  # a TinyGPTConfig here, not the encoder's MicroConfig
-
-    def _reply_configs(self) -> tuple[NanoConfig, TinyGPTConfig]:
-        if self.tier not in ("nano", "micro"):
-            raise ConfigError(
-                f"tier {self.tier!r} is not available for replies",
-                hint="use --tier nano (retrieval) or micro (tinygpt)",
-            )
-        nano = self.nano if isinstance(self.nano, NanoConfig) else make_config(NanoConfig, self.nano)
-        micro = self.micro if isinstance(self.micro, TinyGPTConfig) else make_config(TinyGPTConfig, self.micro)
-        return nano, micro
-
-    def get_params(self) -> dict[str, Any]:
-        nano, micro = self._reply_configs()
-        return {
-            "tier": self.tier,
-            "seed": self.seed,
-            "nano": nano.model_dump(mode="json"),
-            "micro": micro.model_dump(mode="json"),
-        }
+        super().__init__(tier, nano=nano, micro=micro, seed=seed)
 
     # ---- fitting -------------------------------------------------------------------------------------------
-    def fit(
+    def fit(  # type: ignore[override]
         self,
         X: Dataset | Sequence[str],
         y: Sequence[str] | None = None,
@@ -91,36 +74,27 @@ class Replier(Task):
         progress: Progress = no_progress,
     ) -> Replier:
         """Learn from a Dataset of (message, reply) examples, or from messages `X` and the replies `y` sent to them."""
-        nano_cfg, micro_cfg = self._reply_configs()
-        data = self._as_reply_dataset(X, y, intents, fields)
+        super().fit(X, y, progress=progress, intents=intents, fields=fields)
+        return self
+
+    def _as_dataset(self, X: Dataset | Sequence[str], y: Sequence[Any] | None, **extra: Any) -> Dataset:
+        return self._as_reply_dataset(X, y, extra.get("intents"), extra.get("fields"))
+
+    def _fit_engine(self, data: Dataset, progress: Progress) -> Any:
         messages, replies, labels = self._training_pairs(data)
         has_intents = all(label is not None for label in labels)
-        start = time.perf_counter()
-        if self.tier == "nano":
-            from microgpt.reply.retrieval import RetrievalEngine
-
-            self.engine_: Any = RetrievalEngine(nano_cfg, seed=self.seed)
-        else:
-            from microgpt.reply.generator import TinyGPTEngine
-
-            self.engine_ = TinyGPTEngine(micro_cfg, seed=self.seed)
-        self.engine_.fit(messages, replies, labels if has_intents else None, progress)
-        self.train_seconds_ = time.perf_counter() - start
-        counts = Counter(label for label in labels if label is not None)
-        self.labels_ = sorted(counts) if has_intents else []
+        engine = self.make_engine(self.tier)
+        engine.fit(messages, replies, labels if has_intents else None, progress)
+        self._intent_counts = Counter(label for label in labels if label is not None)
+        self.labels_ = sorted(self._intent_counts) if has_intents else []
         self.judge_: Any = self._fit_intents(replies, labels, JUDGE) if has_intents else None
-        route = has_intents and self.tier == "micro" and micro_cfg.route_intents
-        self.router_: Any = self._fit_intents(messages, labels, nano_cfg) if route else None
-        self.auto_report_ = None
-        self.metrics_: dict[str, Any] = {}
-        self.data_info_ = {
-            "fingerprint": data.fingerprint(),
-            "n_examples": len(data),
-            "label_counts": dict(sorted(counts.items())),
-            "templatized": sum(1 for e, r in zip(data, replies, strict=True) if _newlines(e.reply or "") != r),
-        }
-        self.path_: Path | None = None
-        return self
+        route = has_intents and self.tier == "micro" and self.config("micro").route_intents
+        self.router_: Any = self._fit_intents(messages, labels, self.config("nano")) if route else None
+        self._templatized = sum(1 for e, r in zip(data, replies, strict=True) if _newlines(e.reply or "") != r)
+        return engine
+
+    def _data_info(self, data: Dataset) -> dict[str, Any]:
+        return {"label_counts": dict(sorted(self._intent_counts.items())), "templatized": self._templatized}
 
     def _as_reply_dataset(
         self,
@@ -290,8 +264,11 @@ class Replier(Task):
         proba = self.router_.predict_proba([message])
         return str(self.labels_[int(proba[0].argmax())])
 
-    def predict_proba(self, X: Sequence[str] | Dataset) -> Any:
-        raise NotImplementedError("a Replier writes text: use predict(), predict_one() or stream()")
+    def results(self, X: Sequence[str] | Dataset, **options: Any) -> list[Draft]:
+        """One `Draft` per message; `intent`, `fields` and the decoding options apply to every message."""
+        self.check_options(options)
+        generation = {k: v for k, v in options.items() if k != "stream" and v is not None}
+        return [self.predict_one(text, **generation) for text in self._texts(X)]
 
     def judge_intents(self, replies: Sequence[str]) -> list[str] | None:
         """The intent each reply answers, by the nano classifier trained on the training replies (None: no intents)."""
@@ -309,6 +286,16 @@ class Replier(Task):
         references = [e.reply or "" for e in data]
         return float(sum(rouge_l(references, self.predict(data))) / max(1, len(data)))
 
+    def evaluation(self, data: Dataset, progress: Progress) -> dict[str, Any]:
+        from microgpt.reply.metrics import generation_metrics
+
+        return generation_metrics(self, data, progress)
+
+    def report_markdown(self, report: dict[str, Any]) -> str | None:
+        from microgpt.reply.metrics import markdown
+
+        return markdown(report)
+
     # ---- persistence ---------------------------------------------------------------------------------------
     def _manifest_extra(self) -> dict[str, Any]:
         return {"judge": self.judge_ is not None, "router": self.router_ is not None}
@@ -320,18 +307,12 @@ class Replier(Task):
                 (directory / name).mkdir()
                 part.save(directory / name)
 
-    @classmethod
-    def _from_manifest(cls, path: Path, manifest: dict[str, Any]) -> Replier:
+    def _restore_state(self, path: Path, manifest: dict[str, Any]) -> None:
         from microgpt.labels.nano import NanoEngine
 
-        params = manifest["config"]
-        model = cls(params["tier"], nano=params["nano"], micro=params["micro"], seed=params["seed"])
-        model.engine_ = load_engine(manifest["tier"], path, cls.engines)
-        model.labels_ = list(manifest["labels"])
-        model._restore_state(path, manifest)
-        model.judge_ = NanoEngine.load(path / "judge") if manifest.get("judge") else None
-        model.router_ = NanoEngine.load(path / "router") if manifest.get("router") else None
-        return model
+        super()._restore_state(path, manifest)
+        self.judge_ = NanoEngine.load(path / "judge") if manifest.get("judge") else None
+        self.router_ = NanoEngine.load(path / "router") if manifest.get("router") else None
 
 
 def _newlines(text: str) -> str:

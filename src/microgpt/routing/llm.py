@@ -2,8 +2,8 @@
 
     config = FallbackConfig.from_env(budget_usd=2.0)          # MICROGPT_LLM_BASE_URL, MICROGPT_LLM_MODEL, ...
     client = LLMClient(config)                                # client.spent_usd, .calls, .tokens_in, .tokens_out
-    teacher = LabelTeacher(client, labels, examples={"billing": ["charged twice"]})
-    answer = teacher.label("I was charged twice")             # TeacherAnswer(label='billing', raw=..., result=...)
+    client.chat([{"role": "user", "content": "..."}])         # ChatResult(text, tokens, cost); the teacher that
+                                                              # labels with it is routing.teacher.LabelTeacher
 
 Errors (all `FallbackError`, a `MicroGPTError`; `err.reason` is a short tag for the review queue,
 e.g. ``f"fallback_failed: {err.reason}"``):
@@ -43,10 +43,7 @@ __all__ = [
     "FallbackTimeout",
     "FallbackUnreachable",
     "LLMClient",
-    "LabelTeacher",
-    "TeacherAnswer",
     "estimate_tokens",
-    "parse_label",
 ]
 
 log = logging.getLogger(__name__)
@@ -370,7 +367,3 @@ class LLMClient:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-# The teacher (prompt + answer parsing) lives in its own module; imported last, as it builds on the client above.
-from microgpt.routing.teacher import LabelTeacher, TeacherAnswer, parse_label  # noqa: E402

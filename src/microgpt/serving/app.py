@@ -25,7 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from microgpt.errors import DataError, MicroGPTError
 from microgpt.policy import Decision, decide
 from microgpt.routing.cascade import Cascade
-from microgpt.routing.llm import LabelTeacher
+from microgpt.routing.teacher import LabelTeacher
 from microgpt.serving.models import HTTPError, Models
 from microgpt.serving.review import review_router
 from microgpt.serving.schemas import (

@@ -1,0 +1,121 @@
+"""`LabelTask`: what `Classifier` and `Tagger` share — tiers nano/micro/auto, probabilities over `labels_`.
+
+    model.predict_proba(texts)     # (N, len(model.labels_)), columns follow labels_
+    model.results(texts)           # typed results (a Decision or Tags per text)
+
+The label tiers' engines take `fit(texts, targets, multilabel, progress)` and give `predict_proba(texts)`
+(`LabelEngine`); `auto` is not an engine but a strategy: it trains the candidates and keeps the best on dev.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar, Protocol
+
+import numpy as np
+
+from microgpt.config import AutoConfig, MicroConfig, NanoConfig, make_config
+from microgpt.data.records import Dataset
+from microgpt.progress import Progress
+from microgpt.task import Task, Tier
+
+
+class LabelEngine(Protocol):
+    """A label tier: probabilities over label columns (softmax rows single-label, sigmoids multi-label)."""
+
+    tier: str
+
+    def fit(self, texts: list[str], targets: np.ndarray, multilabel: bool, progress: Progress) -> LabelEngine: ...
+    def predict_proba(self, texts: list[str], calibrated: bool = True) -> np.ndarray: ...
+
+
+LABEL_TIERS = {
+    "nano": Tier("microgpt.labels.nano:NanoEngine", NanoConfig),
+    "micro": Tier("microgpt.labels.micro:MicroEngine", MicroConfig),
+}
+
+
+class LabelTask(Task):
+    """Base of the label tasks: targets are label names, predictions probabilities over `labels_`."""
+
+    tiers: ClassVar[dict[str, Tier]] = LABEL_TIERS
+    multilabel: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        tier: str = "nano",
+        *,
+        nano: NanoConfig | dict[str, Any] | None = None,
+        micro: MicroConfig | dict[str, Any] | None = None,
+        auto: AutoConfig | dict[str, Any] | None = None,
+        seed: int = 0,
+    ) -> None:
+        super().__init__(tier, nano=nano, micro=micro, seed=seed)
+        self.auto = auto
+
+    @classmethod
+    def tier_names(cls) -> tuple[str, ...]:
+        return (*cls.tiers, "auto")
+
+    def __sklearn_tags__(self) -> Any:
+        """What scikit-learn's `clone`, `Pipeline` and `GridSearchCV` read: a classifier of raw strings."""
+        from sklearn.utils import ClassifierTags, InputTags, Tags, TargetTags
+
+        return Tags(
+            estimator_type="classifier",
+            target_tags=TargetTags(required=True),
+            classifier_tags=ClassifierTags(multi_label=self.multilabel),
+            input_tags=InputTags(one_d_array=True, two_d_array=False, string=True),
+        )
+
+    def auto_config(self) -> AutoConfig:
+        return self.auto if isinstance(self.auto, AutoConfig) else make_config(AutoConfig, self.auto)
+
+    def settings(self) -> dict[str, Any]:
+        return {**super().settings(), "auto": self.auto_config().model_dump(mode="json")}
+
+    # ---- fitting -------------------------------------------------------------------------------------------
+    def _fit_engine(self, data: Dataset, progress: Progress) -> Any:
+        self.labels_ = self._label_space(data)
+        if self.tier == "auto":
+            from microgpt.labels.auto import fit_auto
+
+            engine, self.auto_report_ = fit_auto(self, data, self.auto_config(), progress)
+            return engine
+        return self.make_engine(self.tier).fit(data.texts, self.encode_targets(data), self.multilabel, progress)
+
+    def _data_info(self, data: Dataset) -> dict[str, Any]:
+        return {"label_counts": dict(sorted(data.label_counts().items()))}
+
+    def _label_space(self, data: Dataset) -> list[str]:
+        raise NotImplementedError
+
+    def encode_targets(self, data: Dataset) -> np.ndarray:
+        """Targets as the engines take them: class indices, or a multi-hot matrix for multi-label tasks."""
+        raise NotImplementedError
+
+    # ---- prediction ----------------------------------------------------------------------------------------
+    def predict_proba(self, X: Sequence[str] | Dataset) -> np.ndarray:
+        """Probabilities (N, len(labels_)); columns follow `labels_`."""
+        self._check_fitted()
+        texts = self._texts(X)
+        if not texts:
+            return np.zeros((0, len(self.labels_)), dtype=np.float32)
+        return np.asarray(self.engine_.predict_proba(texts), dtype=np.float32)
+
+    def results_from_proba(self, proba: np.ndarray) -> list[Any]:
+        """Typed results from rows of `predict_proba` (lets a caller that has the probabilities skip a pass)."""
+        raise NotImplementedError
+
+    def results(self, X: Sequence[str] | Dataset, **options: Any) -> list[Any]:
+        self.check_options(options)
+        return self.results_from_proba(self.predict_proba(X))
+
+    @property
+    def calibration_(self) -> dict[str, float]:
+        """Temperature and ECE before/after calibration, measured on the held-out dev split at fit time."""
+        self._check_fitted()
+        return dict(getattr(self.engine_, "calibration_", {}) or {})
+
+    def _manifest_extra(self) -> dict[str, Any]:
+        return {"calibration": self.calibration_ or None}
