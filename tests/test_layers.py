@@ -104,7 +104,7 @@ def test_no_task_name_switches_outside_the_task_families():
             if isinstance(node, ast.Compare):
                 consts = [c for c in ast.walk(node) if isinstance(c, ast.Constant) and c.value in names]
                 if consts and any(
-                    isinstance(n, ast.Attribute) and n.attr == "task" or isinstance(n, ast.Name) and n.id == "task"
+                    (isinstance(n, ast.Attribute) and n.attr == "task") or (isinstance(n, ast.Name) and n.id == "task")
                     for n in ast.walk(node)
                 ):
                     hits.append(f"{path.relative_to(SRC)}:{node.lineno}")

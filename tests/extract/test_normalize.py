@@ -366,7 +366,13 @@ def test_normalising_twice_changes_nothing(field_type: str, value: str) -> None:
 @pytest.mark.parametrize("field_type", FIELD_TYPES)
 @pytest.mark.parametrize("value", ["", "   ", "?!", "\u200b", "99/99/9999 99:99", "½ ⅓ ∞", "1e9999", "(((", "-"])
 def test_odd_text_never_raises(field_type: str, value: str) -> None:
-    normalize(value, field_type, reference=REF)
+    result = normalize(value, field_type, reference=REF)
+    # never an exception, and never a value of the wrong type: garbage is no date or time at all
+    expected = {"text": str, "date": type(None), "time": type(None), "money": (Money, type(None)),
+                "count": (int, type(None))}[field_type]  # fmt: skip
+    assert isinstance(result, expected)
+    if field_type == "text":
+        assert result == value.strip()
 
 
 def test_numbers_from_json_are_read_as_their_text() -> None:
