@@ -32,7 +32,7 @@ from microgpt.data.records import Span
 from microgpt.extract.crf import CrfEngine
 from microgpt.extract.spans import OUTSIDE, Word, bio_tags, spans_from_tags, words
 from microgpt.progress import Progress, no_progress
-from microgpt.training.loop import cpu_has_bf16, fine_tune, pad_batch
+from microgpt.training.loop import TrainArgs, cpu_has_bf16, fine_tune, pad_batch
 
 log = logging.getLogger(__name__)
 IGNORE = -100
@@ -219,31 +219,24 @@ class TokenMicroEngine:
             pred = self.predict([texts[d] for d in dev_docs], [contexts[d] for d in dev_docs])
             return float(span_metrics([list(spans[d]) for d in dev_docs], pred)["span_f1"])
 
-        result = fine_tune(
-            model,
-            [w.ids for w in windows],
-            np.zeros(len(windows)),
-            None,
-            None,
-            pad_id=pieces.pad,
-            multilabel=False,
+        args = TrainArgs(
             epochs=cfg.epochs,
             batch_size=cfg.batch_size,
             lr=cfg.lr or 1e-4,
             head_lr=cfg.head_lr or 2e-3,
             weight_decay=cfg.weight_decay,
             warmup_ratio=cfg.warmup_ratio,
-            label_smoothing=cfg.label_smoothing,
             patience=cfg.patience,
             max_steps=cfg.max_steps,
             min_steps=cfg.min_steps,
             max_minutes=cfg.max_minutes,
             seed=self.seed,
             bf16=cpu_has_bf16() if cfg.bf16 is None else cfg.bf16,
-            progress=progress,
-            loss=loss,
-            dev_eval=dev_eval if dev_docs else None,
         )
+        result = fine_tune(
+            model, [w.ids for w in windows], np.zeros(len(windows)), None, None, args, pad_id=pieces.pad,
+            progress=progress, loss=loss, dev_eval=dev_eval if dev_docs else None,
+        )  # fmt: skip
         self.model = model
         if cfg.ensemble_nano and dev_docs:
             self._fit_blend(texts, spans, contexts, train_docs, dev_docs, progress)

@@ -31,7 +31,7 @@ from microgpt.calibration import (
 from microgpt.config import MicroConfig, NanoConfig
 from microgpt.labels.nano import NanoEngine
 from microgpt.progress import Progress, no_progress
-from microgpt.training.loop import cpu_has_bf16, encode, fine_tune, logits_by_length, predict_logits
+from microgpt.training.loop import TrainArgs, cpu_has_bf16, encode, fine_tune, logits_by_length, predict_logits
 
 log = logging.getLogger(__name__)
 
@@ -94,29 +94,25 @@ class MicroEngine:
                 train_ids = encode(self.tokenizer, tr_texts, cfg.max_length)
                 dev_ids = encode(self.tokenizer, dev_texts, cfg.max_length) if len(dev_idx) else None
             stage = "train" if cfg.members == 1 else f"train {k + 1}/{cfg.members}"
-            result = fine_tune(
-                model,
-                train_ids,
-                targets[train_idx],
-                dev_ids,
-                dev_score,
-                pad_id=self.pad_id,
-                multilabel=multilabel,
+            args = TrainArgs(
                 epochs=cfg.epochs,
                 batch_size=cfg.batch_size,
                 lr=cfg.lr or (3e-4 if multilabel else 1e-4),  # sigmoid heads learn slowly at classify rates
                 head_lr=cfg.head_lr or (1e-2 if multilabel else 2e-3),
                 weight_decay=cfg.weight_decay,
                 warmup_ratio=cfg.warmup_ratio,
-                label_smoothing=0.0 if multilabel else cfg.label_smoothing,
                 patience=cfg.patience,
                 max_steps=cfg.max_steps,
                 min_steps=cfg.min_steps,
                 max_minutes=cfg.max_minutes / cfg.members if cfg.max_minutes else None,
                 seed=self.seed + k,
                 bf16=cpu_has_bf16() if cfg.bf16 is None else cfg.bf16,
-                progress=functools.partial(_relabel, progress, stage),
             )
+            result = fine_tune(
+                model, train_ids, targets[train_idx], dev_ids, dev_score, args, pad_id=self.pad_id,
+                multilabel=multilabel, label_smoothing=0.0 if multilabel else cfg.label_smoothing,
+                progress=functools.partial(_relabel, progress, stage),
+            )  # fmt: skip
             self.models.append(model)
             runs.append(
                 {

@@ -25,7 +25,7 @@ from microgpt.backbones.tinygpt import BPETokenizer, GPTConfig, TinyGPT, generat
 from microgpt.config import TinyGPTConfig
 from microgpt.errors import ConfigError, ModuleFormatError
 from microgpt.progress import Progress, no_progress
-from microgpt.training.loop import cpu_has_bf16, length_grouped_batches
+from microgpt.training.loop import TrainArgs, cpu_has_bf16, train_loop
 
 log = logging.getLogger(__name__)
 IGNORE = -100  # cross-entropy target for positions that are not scored (prompt and padding)
@@ -104,77 +104,49 @@ class TinyGPTEngine:
         self.gpt_config = GPTConfig(tok.vocab_size, cfg.block_size, cfg.n_layer, cfg.n_head, cfg.n_embd, cfg.dropout)
         model = TinyGPT(self.gpt_config)
         self.model = model
-        decay = [p for p in model.parameters() if p.dim() >= 2]  # matrices and embeddings decay; biases, norms don't
-        no_decay = [p for p in model.parameters() if p.dim() < 2]
-        optim = torch.optim.AdamW(
-            [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-            lr=cfg.lr,
-            betas=(0.9, 0.95),
-        )
-        lengths = [len(full) + len(rid) + 1 for _, full, rid in train]
-        per_epoch = math.ceil(len(train) / cfg.batch_size)
-        total = max(1, math.ceil(cfg.epochs * per_epoch))
-        if cfg.max_steps is not None:
-            total = min(total, cfg.max_steps)
-        budget = cfg.max_minutes * 60 if cfg.max_minutes else math.inf
         bf16 = cfg.bf16 if cfg.bf16 is not None else cpu_has_bf16()
-        log.info(
-            "tinygpt: %d parameters, %d train / %d dev pairs, %d steps", model.n_params(), len(train), n_dev, total
+        args = TrainArgs(
+            epochs=cfg.epochs,
+            batch_size=cfg.batch_size,
+            lr=cfg.lr,
+            weight_decay=cfg.weight_decay,
+            betas=(0.9, 0.95),  # nanoGPT's: a shorter memory of the second moment suits a model trained from scratch
+            warmup_steps=cfg.warmup_steps,
+            schedule="cosine",
+            min_lr_ratio=cfg.min_lr_ratio,
+            grad_clip=cfg.grad_clip,
+            keep_best=False,  # the dev loss is reported, not used to pick an epoch
+            max_steps=cfg.max_steps,
+            max_minutes=cfg.max_minutes,
+            bf16=bf16,
+            seed=self.seed,
         )
+        log.info("tinygpt: %d parameters, %d train / %d dev pairs", model.n_params(), len(train), n_dev)
+        tokens = [0]
 
-        step, tokens, lr = 0, 0, cfg.lr
-        history: list[dict[str, float]] = []
-        stopped = "steps"
-        loop_start = time.perf_counter()
-        while step < total:
-            model.train()
-            running, n_running = 0.0, 0
-            for batch in length_grouped_batches(lengths, cfg.batch_size, rng):
-                frac = max(step / total, (time.perf_counter() - loop_start) / budget)
-                if frac >= 1.0:
-                    stopped = "max_minutes" if step < total else "steps"
-                    break
-                lr = _lr(cfg, step, frac)
-                for group in optim.param_groups:
-                    group["lr"] = lr
-                # each pair is shown without its intent with probability intent_dropout
-                rows = [(bare if rng.random() < cfg.intent_dropout else full, reply)
-                        for bare, full, reply in (train[i] for i in batch)]  # fmt: skip
-                x, y = self._batch(rows)
-                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-                    logits = model(x)  # (B, T, V)
-                loss = _loss(logits, y)
-                optim.zero_grad(set_to_none=True)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-                optim.step()
-                step += 1
-                tokens += int(x.numel())
-                running += loss.item()
-                n_running += 1
-                progress("train", step, total)
-                if step >= total:
-                    break
-            entry = {"epoch": round(step / per_epoch, 2), "step": step,
-                     "train_loss": round(running / max(1, n_running), 4), "lr": round(lr, 6)}  # fmt: skip
-            if dev:
-                entry["dev_loss"] = round(self._dev_loss(dev, bf16), 4)
-            history.append(entry)
-            log.info("tinygpt %s", entry)
-            if (time.perf_counter() - loop_start) >= budget:
-                stopped = "max_minutes"
-                break
+        def batch_loss(batch: list[int], rng: random.Random) -> torch.Tensor:
+            # each pair is shown without its intent with probability intent_dropout
+            rows = [(bare if rng.random() < cfg.intent_dropout else full, reply)
+                    for bare, full, reply in (train[i] for i in batch)]  # fmt: skip
+            x, y = self._batch(rows)
+            tokens[0] += int(x.numel())
+            return _loss(model(x), y)  # logits (B, T, V)
+
+        lengths = [len(full) + len(rid) + 1 for _, full, rid in train]
+        dev_eval = (lambda: -self._dev_loss(dev, bf16)) if dev else None  # the loop maximises its dev score
+        result = train_loop(model, lengths, batch_loss, args, dev_eval=dev_eval, progress=progress)
+        history = [{"epoch": r["epoch"], "step": r["step"], "train_loss": round(r["loss"], 4), "lr": round(r["lr"], 6),
+                    **({"dev_loss": round(-r["dev"], 4)} if "dev" in r else {})} for r in result.history]  # fmt: skip
         self.fit_result_ = {
-            "steps": step,
-            "epochs": round(step / per_epoch, 2),
-            "train_tokens": tokens,
+            "steps": result.steps,
+            "epochs": round(result.steps / max(1, math.ceil(len(train) / cfg.batch_size)), 2),
+            "train_tokens": tokens[0],
             "seconds": round(time.perf_counter() - start, 1),
-            "stopped_because": stopped,
+            "stopped_because": result.stopped_because,
             "n_params": model.n_params(),
             "bf16": bf16,
             "history": history,
         }
-        model.eval()
         return self
 
     def _batch(self, rows: list[tuple[list[int], list[int]]]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -294,11 +266,3 @@ class TinyGPTEngine:
 def _loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Mean next-token cross-entropy over the scored positions; logits (B, T, V), targets (B, T)."""
     return F.cross_entropy(logits.float().view(-1, logits.size(-1)), targets.view(-1), ignore_index=IGNORE)
-
-
-def _lr(cfg: TinyGPTConfig, step: int, frac: float) -> float:
-    """Linear warm-up, then cosine from `lr` down to `lr * min_lr_ratio` as `frac` (of steps or time) goes 0 → 1."""
-    if step < cfg.warmup_steps:
-        return cfg.lr * (step + 1) / cfg.warmup_steps
-    floor = cfg.lr * cfg.min_lr_ratio
-    return floor + 0.5 * (cfg.lr - floor) * (1 + math.cos(math.pi * min(1.0, frac)))
