@@ -8,7 +8,8 @@ import microgpt
 def test_all_is_exactly_the_public_api():
     assert sorted(microgpt.__all__) == sorted(
         [
-            "AutoConfig", "BackboneError", "Classifier", "ConfigError", "DataError", "Dataset", "Draft", "Example",
+            "AutoConfig", "BackboneError", "Classifier", "ConfigError", "CrfConfig", "DataError", "Dataset", "Draft",
+            "Example",
             "Extraction", "Extractor", "MicroConfig", "MicroGPTError", "ModuleFormatError", "NanoConfig",
             "NotFittedError", "Replier", "Span", "Tagger", "TinyGPTConfig", "__version__", "evaluate", "label",
             "load", "read_examples", "train", "train_test_split",

@@ -26,7 +26,7 @@ from microgpt.errors import (
 
 if TYPE_CHECKING:
     from microgpt.api import load, train
-    from microgpt.config import AutoConfig, MicroConfig, NanoConfig, TinyGPTConfig
+    from microgpt.config import AutoConfig, CrfConfig, MicroConfig, NanoConfig, TinyGPTConfig
     from microgpt.data.readers import read_examples
     from microgpt.data.records import Dataset, Example, Span
     from microgpt.data.splits import train_test_split
@@ -41,6 +41,7 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "AutoConfig": "microgpt.config",
+    "CrfConfig": "microgpt.config",
     "MicroConfig": "microgpt.config",
     "NanoConfig": "microgpt.config",
     "TinyGPTConfig": "microgpt.config",
@@ -66,6 +67,7 @@ __all__ = [
     "BackboneError",
     "Classifier",
     "ConfigError",
+    "CrfConfig",
     "DataError",
     "Dataset",
     "Draft",

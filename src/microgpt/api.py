@@ -1,7 +1,7 @@
 """`train()` and `load()`: the one-call entry points, over the task registry (`microgpt.task.TASKS`).
 
 model = microgpt.train("tickets.csv", task="classify", tier="nano", out="router/", label_col="route")
-model = microgpt.train(data, task="extract", schema="date:date, people:count", config={"nano": {"crf_c1": 0.1}})
+model = microgpt.train(data, task="extract", schema="date:date, people:count", config={"nano": {"c1": 0.1}})
 """
 
 from __future__ import annotations

@@ -29,10 +29,21 @@ class NanoConfig(_Frozen):
     balanced: bool = True  # weight classes inversely to their frequency: +0.2 pt on Banking77's balanced test set
     max_iter: int = Field(100, ge=10)  # logreg only: lbfgs iterations (tol 1e-3 converges well before 300)
     dev_fraction: float = Field(0.1, gt=0, lt=0.5)  # held out to fit the probability temperature / tag threshold
-    # extract: a linear-chain CRF (CRFsuite, lbfgs) over word features
-    crf_c1: float = Field(0.05, ge=0)  # L1: prunes the many one-off word features
-    crf_c2: float = Field(0.05, ge=0)  # L2
-    crf_iterations: int = Field(150, ge=1)  # lbfgs iterations
+
+
+class CrfConfig(_Frozen):
+    """Extraction's nano tier: a linear-chain CRF (CRFsuite, lbfgs) over word, shape, layout and amount features."""
+
+    c1: float = Field(0.05, ge=0)  # L1: prunes the many one-off word features
+    c2: float = Field(0.05, ge=0)  # L2
+    iterations: int = Field(150, ge=1)  # lbfgs iterations
+
+    @classmethod
+    def upgrade(cls, values: dict[str, Any]) -> dict[str, Any]:
+        """Settings as modules before 0.2 saved them (the whole NanoConfig, with crf_c1/crf_c2/crf_iterations)."""
+        if not any(k.startswith("crf_") for k in values):
+            return values
+        return {k.removeprefix("crf_"): v for k, v in values.items() if k.startswith("crf_")}
 
 
 class MicroConfig(_Frozen):

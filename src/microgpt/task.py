@@ -253,7 +253,7 @@ class Task:
 
     @classmethod
     def _from_manifest(cls, path: Path, manifest: dict[str, Any]) -> Task:
-        params = dict(manifest["config"])
+        params = cls._upgrade_settings(dict(manifest["config"]))
         accepted = _init_params(cls)
         model = cls(**{k: v for k, v in params.items() if k in accepted})
         model.labels_ = list(manifest.get("labels", []))
@@ -265,6 +265,11 @@ class Task:
         model.engine_ = cls.tiers[tier].engine_class().load(path)
         model._restore_state(path, manifest)
         return model
+
+    @classmethod
+    def _upgrade_settings(cls, params: dict[str, Any]) -> dict[str, Any]:
+        """Settings as an older microgpt saved them, in today's shape (hook; old modules keep loading)."""
+        return params
 
     def _restore_state(self, path: Path, manifest: dict[str, Any]) -> None:
         """The learned bookkeeping every task keeps in its manifest (data, timing, metrics)."""

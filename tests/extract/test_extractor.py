@@ -222,3 +222,24 @@ def test_unsupported_tier_and_date_order():
         Extractor("auto").fit(data)
     with pytest.raises(ConfigError, match="date order"):
         Extractor(date_order="DDMM").fit(data)
+
+
+def test_modules_saved_before_the_crf_settings_split_still_load(tmp_path):
+    """Before 0.2 an extractor saved the whole NanoConfig (crf_c1, crf_c2, crf_iterations): it keeps loading."""
+    from microgpt.module import MANIFEST, sha256_file
+
+    data = microgpt.read_examples(ROOT / "examples" / "bookings.jsonl", task="extract")
+    model = Extractor("nano", nano={"c1": 0.1}).fit(data)
+    path = model.save(tmp_path / "old")
+    manifest = json.loads((path / MANIFEST).read_text())
+    old_nano = {**microgpt.NanoConfig().model_dump(mode="json"), "crf_c1": 0.1, "crf_c2": 0.05, "crf_iterations": 150}
+    manifest["config"]["nano"] = old_nano
+    (path / "crf.json").write_text(json.dumps({"config": old_nano}))
+    manifest["files"]["crf.json"] = sha256_file(path / "crf.json")
+    (path / MANIFEST).write_text(json.dumps(manifest))
+    loaded = microgpt.load(path)
+    assert loaded.config("nano") == microgpt.CrfConfig(c1=0.1)
+    text = "a table for 2 on Friday at 8pm"
+    assert loaded.predict_one(text).to_json() == model.predict_one(text).to_json()
+    with pytest.raises(ConfigError, match="unknown setting 'crf_c1' for CrfConfig"):
+        Extractor("nano", nano={"crf_c1": 0.1}).fit(data)

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from microgpt.config import NanoConfig
+from microgpt.config import CrfConfig
 from microgpt.data.records import Span
 from microgpt.extract.spans import OUTSIDE, Word, bio_tags, spans_from_tags, words
 from microgpt.progress import Progress, no_progress
@@ -116,8 +116,8 @@ class CrfEngine:
 
     tier = "nano"
 
-    def __init__(self, config: NanoConfig | None = None, seed: int = 0) -> None:
-        self.config = config or NanoConfig()
+    def __init__(self, config: CrfConfig | None = None, seed: int = 0) -> None:
+        self.config = config or CrfConfig()
         self.seed = seed
         self._tagger: Any = None
         self._model_bytes: bytes = b""
@@ -143,9 +143,9 @@ class CrfEngine:
         progress("features", len(texts), len(texts))
         trainer.set_params(
             {
-                "c1": cfg.crf_c1,
-                "c2": cfg.crf_c2,
-                "max_iterations": cfg.crf_iterations,
+                "c1": cfg.c1,
+                "c2": cfg.c2,
+                "max_iterations": cfg.iterations,
                 "feature.possible_transitions": True,
             }
         )
@@ -155,7 +155,7 @@ class CrfEngine:
             trainer.logparser.feed(log)
             if "Iteration #" in log:
                 seen["n"] += 1
-                progress("train", min(seen["n"], cfg.crf_iterations), cfg.crf_iterations)
+                progress("train", min(seen["n"], cfg.iterations), cfg.iterations)
 
         trainer.message = message
         with tempfile.TemporaryDirectory() as tmp:
@@ -168,7 +168,7 @@ class CrfEngine:
                 "loss": last.get("loss"),
                 "features": last.get("active_features"),
             }
-        progress("train", cfg.crf_iterations, cfg.crf_iterations)
+        progress("train", cfg.iterations, cfg.iterations)
         self._open()
         return self
 
@@ -223,7 +223,7 @@ class CrfEngine:
     @classmethod
     def load(cls, directory: Path) -> CrfEngine:
         meta = json.loads((directory / "crf.json").read_text())
-        engine = cls(NanoConfig(**meta["config"]))
+        engine = cls(CrfConfig(**CrfConfig.upgrade(meta["config"])))
         engine._model_bytes = (directory / MODEL_FILE).read_bytes()
         engine._open()
         return engine

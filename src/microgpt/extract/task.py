@@ -21,7 +21,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, ClassVar
 
-from microgpt.config import MicroConfig, NanoConfig
+from microgpt.config import CrfConfig, MicroConfig
 from microgpt.data.records import Dataset, Example, Span, check_spans
 from microgpt.errors import ConfigError, DataError
 from microgpt.evaluation.metrics import field_metrics, span_metrics
@@ -72,7 +72,7 @@ class Extractor(Task):
     task = "extract"
     metric = "span_f1"
     tiers: ClassVar[dict[str, Tier]] = {
-        "nano": Tier("microgpt.extract.crf:CrfEngine", NanoConfig),
+        "nano": Tier("microgpt.extract.crf:CrfEngine", CrfConfig),
         "micro": Tier("microgpt.extract.token:TokenMicroEngine", MicroConfig),
     }
     options: ClassVar[tuple[str, ...]] = ("context", "reference_date")
@@ -83,7 +83,7 @@ class Extractor(Task):
         *,
         schema: str | Path | dict[str, Any] | None = None,
         date_order: str = "DMY",
-        nano: NanoConfig | dict[str, Any] | None = None,
+        nano: CrfConfig | dict[str, Any] | None = None,
         micro: MicroConfig | dict[str, Any] | None = None,
         seed: int = 0,
     ) -> None:
@@ -108,6 +108,12 @@ class Extractor(Task):
         """Learn from a Dataset of span- or field-annotated examples, or texts `X` with `y` = spans or field dicts."""
         super().fit(X, y, progress=progress, contexts=contexts)
         return self
+
+    @classmethod
+    def _upgrade_settings(cls, params: dict[str, Any]) -> dict[str, Any]:
+        if isinstance(params.get("nano"), dict):
+            params["nano"] = CrfConfig.upgrade(params["nano"])
+        return params
 
     def _check_settings(self) -> None:
         if self.date_order not in DATE_ORDERS:

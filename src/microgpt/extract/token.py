@@ -27,7 +27,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from microgpt.backbones.encoder import encoder_from_config, load_pretrained
-from microgpt.config import MicroConfig, NanoConfig
+from microgpt.config import CrfConfig, MicroConfig
 from microgpt.data.records import Span
 from microgpt.extract.crf import CrfEngine
 from microgpt.extract.spans import OUTSIDE, Word, bio_tags, spans_from_tags, words
@@ -266,7 +266,7 @@ class TokenMicroEngine:
         """Train a CRF on the same training texts; blend its word marginals in with the weight best on dev (or 0)."""
         from microgpt.evaluation.metrics import span_metrics
 
-        nano = CrfEngine(NanoConfig(), seed=self.seed).fit(
+        nano = CrfEngine(CrfConfig(), seed=self.seed).fit(
             [texts[d] for d in train_docs],
             [spans[d] for d in train_docs],
             [contexts[d] for d in train_docs],
