@@ -122,3 +122,11 @@ def test_viterbi_decoding_keeps_a_span_whole_through_one_unsure_word():
     assert [(s.start, s.end, s.label) for s in decode(toks, probs, tags)] == [(3, 8, "time")]
     # per-word argmax would have cut it into "4" and ".m"; an I- tag can never start a span either
     assert decode(words("a.m"), np.array([[0.1, 0.0, 0.9]] * 3, dtype=np.float32), tags) == []
+
+
+def test_chinese_is_split_per_character_with_offsets_kept():
+    text = "下周五晚上7点，四位"
+    toks = words(text)
+    assert [w.text for w in toks] == ["下", "周", "五", "晚", "上", "7", "点", "，", "四", "位"]
+    assert all(text[w.start : w.end] == w.text for w in toks)
+    assert [w.text for w in words("RM30.90 at 7pm")] == ["RM", "30", ".", "90", "at", "7pm"]  # unchanged

@@ -14,11 +14,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from microgpt.data.records import Span
+from microgpt.data.scripts import CJK
 from microgpt.errors import DataError
 
 # Digits with the letters after them ("7pm", "2nd"), letters, or one mark; a currency glued to its amount splits off:
 # "RM30.90" → RM 30 . 90, while "7pm" stays one word (Restaurant-8k: splitting it costs the CRF 1 point of span F1).
-_WORD = re.compile(r"\d+[^\W\d_]*|[^\W\d_]+|_|[^\w\s]")
+# A Han character or kana is a word of its own (Chinese and Japanese have no spaces): "7点四位" → 7 点 四 位.
+_WORD = re.compile(rf"[{CJK}]|\d+[^\W\d_{CJK}]*|[^\W\d_{CJK}]+|_|[^\w\s]")
 OUTSIDE = "O"
 
 
