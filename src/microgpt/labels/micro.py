@@ -3,6 +3,11 @@
 `members` > 1 fine-tunes that many copies with different seeds and averages their logits (a seed ensemble).
 Saved as `encoder/` (architecture config + tokenizer files) and `micro-<i>.safetensors` (all weights of member i,
 head included), so a module is self-contained and loads offline without the backbone package.
+
+A frozen sentence encoder as the backbone (`backbone="multilingual"`, see backbones/sentence.py) cannot be
+fine-tuned: a head is trained on its vectors instead (labels/frozen.py), then calibrated and blended with nano
+exactly like a fine-tuned encoder. Such a module saves only the head (`head.safetensors`) and needs the encoder's
+package installed to load.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from microgpt.backbones.encoder import EncoderHead, encoder_from_config, load_pretrained
+from microgpt.backbones.sentence import embed, is_sentence_encoder, package_version, sentence_encoder
 from microgpt.calibration import (
     best_threshold,
     calibration_summary,
@@ -29,6 +35,7 @@ from microgpt.calibration import (
     unknown_threshold,
 )
 from microgpt.config import MicroConfig, NanoConfig
+from microgpt.labels.frozen import FrozenHead, train_head
 from microgpt.labels.nano import NanoEngine
 from microgpt.progress import Progress, no_progress
 from microgpt.training.loop import TrainArgs, cpu_has_bf16, encode, fine_tune, logits_by_length, predict_logits
@@ -57,6 +64,9 @@ class MicroEngine:
         self.fit_result_: dict[str, Any] = {}
         self.sessions: list[Any] = []  # ONNX Runtime sessions, when the module was exported
         self.onnx_: dict[str, Any] | None = None
+        self.head: FrozenHead | None = None  # a frozen sentence encoder's trained head (instead of `models`)
+        self.encoder_: Any = None
+        self.frozen_: dict[str, Any] | None = None
 
     def _threads(self) -> None:
         if self.config.threads:
@@ -78,6 +88,8 @@ class MicroEngine:
         tr_texts = [texts[i] for i in train_idx]
         dev_texts = [texts[i] for i in dev_idx]
         dev_y = targets[dev_idx]
+        if is_sentence_encoder(cfg.backbone):
+            return self._fit_frozen(tr_texts, targets[train_idx], dev_texts, dev_y, progress)
 
         def dev_score(logits: np.ndarray) -> float:
             if multilabel:
@@ -126,7 +138,22 @@ class MicroEngine:
             )
         self.fit_result_ = {"members": runs}
         if dev_ids:
-            self._calibrate(tr_texts, targets[train_idx], dev_texts, dev_ids, dev_y, progress)
+            self._calibrate(tr_texts, targets[train_idx], dev_texts, self._logits(dev_ids), dev_y, progress)
+        return self
+
+    def _fit_frozen(
+        self, tr_texts: list[str], tr_y: np.ndarray, dev_texts: list[str], dev_y: np.ndarray, progress: Progress
+    ) -> MicroEngine:
+        cfg = self.config
+        self.encoder_ = sentence_encoder(cfg.backbone, cfg.threads)
+        self.frozen_ = {"encoder": self.encoder_.name, "version": package_version(cfg.backbone)}
+        train_x = embed(self.encoder_, tr_texts, progress=progress)
+        dev_x = embed(self.encoder_, dev_texts, progress=progress)
+        self.head, summary = train_head(train_x, tr_y, multilabel=self.multilabel, dev=(dev_x, dev_y),
+                                        seed=self.seed, max_minutes=cfg.max_minutes, progress=progress)  # fmt: skip
+        self.fit_result_ = {"frozen_head": summary}
+        if len(dev_y):
+            self._calibrate(tr_texts, tr_y, dev_texts, self.head.logits(dev_x), dev_y, progress)
         return self
 
     def _calibrate(
@@ -134,12 +161,11 @@ class MicroEngine:
         tr_texts: list[str],
         tr_y: np.ndarray,
         dev_texts: list[str],
-        dev_ids: list[list[int]],
+        logits: np.ndarray,
         dev_y: np.ndarray,
         progress: Progress,
     ) -> None:
-        """Fit the temperature (or threshold) on dev; choose the nano blend weight that maximises the dev score."""
-        logits = self._logits(dev_ids)
+        """Fit the temperature (or threshold) on dev `logits`; choose the nano blend weight best on the dev score."""
         if self.multilabel:
             micro_p = sigmoid(logits)
         else:
@@ -199,8 +225,13 @@ class MicroEngine:
     def detach_onnx(self) -> None:
         self.sessions = []
 
+    def _text_logits(self, texts: list[str]) -> np.ndarray:
+        if self.head is not None:
+            return self.head.logits(embed(self.encoder_, texts))
+        return self._logits(encode(self.tokenizer, texts, self.config.max_length))
+
     def predict_proba(self, texts: list[str], calibrated: bool = True) -> np.ndarray:
-        logits = self._logits(encode(self.tokenizer, texts, self.config.max_length))
+        logits = self._text_logits(texts)
         if self.multilabel:
             p = sigmoid(logits)
         else:
@@ -217,6 +248,12 @@ class MicroEngine:
 
     # ---- persistence ---------------------------------------------------------------------------------------
     def save(self, directory: Path) -> None:
+        if self.head is not None:
+            save_file(
+                {k: v.contiguous() for k, v in self.head.state_dict().items()}, str(directory / "head.safetensors")
+            )
+            self._save_common(directory)
+            return
         enc_dir = directory / "encoder"
         enc_dir.mkdir()
         self.models[0].encoder.config.save_pretrained(enc_dir)  # type: ignore[union-attr,operator]
@@ -224,6 +261,9 @@ class MicroEngine:
         for i, model in enumerate(self.models):
             state = {k: v.contiguous() for k, v in model.state_dict().items()}
             save_file(state, str(directory / f"micro-{i}.safetensors"))
+        self._save_common(directory)
+
+    def _save_common(self, directory: Path) -> None:
         if self.nano is not None:
             (directory / "nano").mkdir()
             self.nano.save(directory / "nano")
@@ -234,6 +274,8 @@ class MicroEngine:
         meta = json.loads((directory / "micro.json").read_text())
         engine = cls(MicroConfig(**meta["config"]))
         engine._threads()
+        if meta.get("frozen"):
+            engine._load_frozen(directory, meta["frozen"])
         for i in range(int(meta["n_members"])):
             encoder, engine.tokenizer = encoder_from_config(directory / "encoder")
             state = load_file(str(directory / f"micro-{i}.safetensors"))
@@ -254,9 +296,21 @@ class MicroEngine:
             engine.attach_onnx([str(directory / f) for f in engine.onnx_["files"]])
         return engine
 
+    def _load_frozen(self, directory: Path, frozen: dict[str, Any]) -> None:
+        self.encoder_ = sentence_encoder(frozen["encoder"], self.config.threads)
+        now = package_version(frozen["encoder"])
+        if frozen.get("version") and now != frozen["version"]:
+            log.warning("module trained with %s %s, loaded with %s", frozen["encoder"], frozen["version"], now)
+        state = load_file(str(directory / "head.safetensors"))
+        dim, n_out = state["net.1.weight"].shape[1], state["net.4.weight"].shape[0]
+        self.head = FrozenHead(dim, n_out, hidden=state["net.1.weight"].shape[0])
+        self.head.load_state_dict(state)
+        self.frozen_ = frozen
+
     def describe(self) -> dict[str, Any]:
         return {
             "config": self.config.model_dump(mode="json"),
+            **({"frozen": self.frozen_} if self.frozen_ else {}),
             "multilabel": self.multilabel,
             "n_members": len(self.models),
             "temperature": self.temperature_,
