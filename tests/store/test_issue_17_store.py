@@ -34,7 +34,7 @@ def test_issue_17_a_hash_only_store_keeps_no_text(tmp_path):
     item = store.enqueue_review("router", "secret invoice 4512", reason="low_confidence")
     store.log_teacher("router", "secret invoice 4512", "billing", "stub", None, 1, 1, 0.0)
     assert [r["text"] for r in store.feedback("router")] == [None]
-    assert [r["text_sha256"] for r in store.feedback("router")][0]
+    assert next(r["text_sha256"] for r in store.feedback("router"))
     assert store.review_item(item)["text"].startswith("sha256:")
     store.close()
     raw = b"".join(p.read_bytes() for p in tmp_path.glob("s.db*"))
