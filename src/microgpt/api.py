@@ -39,6 +39,10 @@ def train(
 
     if task not in TASKS:
         raise ConfigError(f"unknown task {task!r}", hint=f"use one of: {', '.join(TASKS)}")
+    if out is not None:
+        from microgpt.module import check_out
+
+        check_out(out)  # before training: a bad --out must not cost minutes of training first (issue 17)
     if not isinstance(data, Dataset):
         data = read_examples(data, task=task)
     model: Task

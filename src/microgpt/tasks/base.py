@@ -21,7 +21,7 @@ import numpy as np
 from microgpt.config import TIERS, AutoConfig, MicroConfig, NanoConfig, make_config
 from microgpt.data.records import Dataset
 from microgpt.errors import ConfigError, DataError, NotFittedError
-from microgpt.module import library_versions, read_manifest, write_module
+from microgpt.module import library_versions, load_errors, read_manifest, write_module
 from microgpt.progress import Progress, no_progress
 from microgpt.routing.cascade import Policy
 
@@ -270,4 +270,5 @@ def load(path: str | Path) -> Task:
             f"module at {path} is for task {manifest.get('task')!r}, which this microgpt cannot load",
             hint="upgrade microgpt",
         )
-    return cls._from_manifest(path, manifest)
+    with load_errors(path):  # a corrupt file raises our error, not SafetensorError/KeyError (issue 17)
+        return cls._from_manifest(path, manifest)
