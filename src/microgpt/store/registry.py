@@ -148,6 +148,7 @@ class Registry:
             shutil.copytree(source, staging, symlinks=True, dirs_exist_ok=True)  # never follow a link
             _refuse_links(staging)  # the source may have changed while we copied
             read_manifest(staging, verify=True)
+            _check_loads(staging, name)  # a module that does not load never gets a version number
             with self._lock(name):  # one add at a time decides whether it is the first (and promoted)
                 version = self._claim_version(folder, staging)
                 if promote or (promote is None and self.current(name) is None):
@@ -287,6 +288,19 @@ def _smoke_test(model: Any) -> None:
             raise ModuleFormatError(
                 "it predicts NaN or infinite confidences", hint="the weights are damaged or training diverged"
             )
+
+
+def _check_loads(path: Path, name: str) -> None:
+    from microgpt.tasks.base import load
+
+    try:
+        with load_errors(path):
+            _smoke_test(load(path))
+    except MicroGPTError as err:
+        raise ModuleFormatError(
+            f"refusing to add {name}: the module does not load ({err.message})",
+            hint="retrain it (microgpt train DATA --out DIR) and add the new directory",
+        ) from None
 
 
 def _refuse_links(root: Path) -> None:
