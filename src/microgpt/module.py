@@ -75,6 +75,7 @@ def write_module(path: Path, manifest: dict[str, Any], write_files: Any) -> None
     """
     path = Path(path)
     check_out(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     clean_stale(path)
     tmp = path.parent / f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()

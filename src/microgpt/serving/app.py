@@ -21,6 +21,7 @@ from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from microgpt.errors import DataError, MicroGPTError
@@ -191,6 +192,28 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         status = getattr(err, "status", 422 if isinstance(err, DataError) else 400)
         errors_total.labels(module_label(request.path_params.get("name", "")), str(status)).inc()
         return JSONResponse({"error": err.message, "hint": err.hint}, status_code=status)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, err: StarletteHTTPException) -> JSONResponse:
+        """Framework errors (unknown route, wrong method, a body too deeply nested to parse) in our format."""
+        errors_total.labels(module_label(request.path_params.get("name", "")), str(err.status_code)).inc()
+        hints = {404: "see the routes at /docs", 405: "see the routes and their methods at /docs"}
+        hint = hints.get(err.status_code, "send a JSON object as the body (see /docs)")
+        return JSONResponse(
+            {"error": str(err.detail), "hint": hint}, status_code=err.status_code, headers=getattr(err, "headers", None)
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, err: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        errors_total.labels(module_label(request.path_params.get("name", "")), "500").inc()
+        return JSONResponse(
+            {
+                "error": f"internal error ({type(err).__name__})",
+                "hint": "this is a bug: the server log has the details",
+            },
+            status_code=500,
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, err: RequestValidationError) -> JSONResponse:
