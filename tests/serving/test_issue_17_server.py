@@ -124,6 +124,16 @@ def test_issue_17_a_foreign_host_header_is_refused_on_loopback(server):
         assert httpx.get(f"{server.url}/v1/modules", headers={"host": host}).status_code == 200
 
 
+def test_issue_17_a_reverse_proxy_name_can_be_allowed(tmp_path, trained):
+    Registry(tmp_path).add(trained / "router", "router")
+    server = Server(tmp_path, "--allow-host", "models.example.com")
+    try:
+        assert httpx.get(f"{server.url}/v1/modules", headers={"host": "models.example.com"}).status_code == 200
+        assert httpx.get(f"{server.url}/v1/modules", headers={"host": "evil.example"}).status_code == 421
+    finally:
+        server.stop()
+
+
 def test_issue_17_unknown_module_names_add_no_metrics_series(server):
     names = [f"probe-{uuid.uuid4().hex[:8]}" for _ in range(50)]
     for name in names:

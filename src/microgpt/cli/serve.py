@@ -16,6 +16,9 @@ def serve_cmd(
     max_text_chars: int = typer.Option(20_000, help="Longest text accepted."),
     max_body_bytes: int = typer.Option(2_000_000, help="Largest request body accepted."),
     insecure: bool = typer.Option(False, "--insecure", help="Allow a non-loopback --host without API keys."),
+    allow_host: list[str] = typer.Option(
+        [], "--allow-host", help="On loopback, also accept this Host header (a reverse proxy's name); repeatable."
+    ),
     log_level: str = typer.Option("warning", help="uvicorn log level."),
 ) -> None:
     """Serve every promoted module under $MICROGPT_HOME over HTTP (docs at /docs)."""
@@ -42,6 +45,7 @@ def serve_cmd(
             "MICROGPT_SERVE_MAX_TEXT_CHARS": str(max_text_chars),
             "MICROGPT_SERVE_MAX_BODY_BYTES": str(max_body_bytes),
             "MICROGPT_SERVE_HOST": host,
+            "MICROGPT_SERVE_ALLOWED_HOSTS": ",".join(allow_host),
         }
     )
     uvicorn.run(

@@ -73,7 +73,8 @@ class RequestGuard:
                 await _json_error(
                     421,
                     f"Host header {host!r} does not name this server",
-                    "connect to http://127.0.0.1:PORT (or localhost); bind another --host to serve other names",
+                    "connect to http://127.0.0.1:PORT (or localhost); behind a reverse proxy that sends its own "
+                    "name, start the server with --allow-host NAME",
                 )(scope, receive, send)
                 return
         declared = headers.get(b"content-length")
@@ -180,7 +181,8 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     app = FastAPI(title="MicroGPT", version="1", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     allowed = None
     if settings.host is not None and is_loopback(settings.host):
-        allowed = LOOPBACK_HOSTS | {settings.host.lower()}
+        extra = {h.strip().lower() for h in settings.allowed_hosts.split(",") if h.strip()}
+        allowed = LOOPBACK_HOSTS | {settings.host.lower()} | extra
     app.add_middleware(RequestGuard, limit=settings.max_body_bytes, allowed_hosts=allowed)
 
     def module_label(name: str) -> str:

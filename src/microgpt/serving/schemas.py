@@ -46,6 +46,7 @@ class ServeSettings(BaseModel):
     keep_texts: bool = True  # False: the prediction log, feedback and review queue keep only a sha256 of each input
     log_predictions: bool = True
     host: str | None = None  # the bound interface; on loopback, requests must name a loopback Host (DNS rebinding)
+    allowed_hosts: str = ""  # more Host names to accept on loopback, comma-separated (a reverse proxy's name)
 
 
 class PredictRequest(BaseModel):
