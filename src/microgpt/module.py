@@ -131,7 +131,7 @@ def recover(path: Path) -> bool:
 
 def clean_stale(path: Path) -> list[Path]:
     """Delete temporary directories that saves of `path` killed mid-way left behind; returns them."""
-    removed = []
+    removed: list[Path] = []
     if not path.parent.is_dir():
         return removed
     for tmp in path.parent.glob(f".{path.name}.tmp-*"):
