@@ -180,6 +180,23 @@ def test_issue_17_feedback_by_id_works_from_another_server_process(server, home)
     assert set(ids) <= rows
 
 
+def test_issue_17_feedback_by_id_works_across_the_workers_of_one_server(tmp_path, trained):
+    Registry(tmp_path).add(trained / "router", "router")
+    server = Server(tmp_path, "--workers", "2")
+    try:
+        with httpx.Client(base_url=server.url) as c:  # a new connection each time: the workers share the load
+            for i in range(40):
+                rid = c.post(
+                    "/v1/modules/router/predict", json={"text": f"parcel late {i}"}, headers={"connection": "close"}
+                )
+                body = {"prediction_id": rid.json()["prediction"]["request_id"], "label": "shipping"}
+                r = c.post("/v1/modules/router/feedback", json=body, headers={"connection": "close"})
+                assert r.status_code == 200, r.text
+    finally:
+        server.stop()
+    assert len(list(Store(tmp_path / "microgpt.db").feedback("router"))) == 40
+
+
 # ---- fail-closed authentication -----------------------------------------------------------------------------
 def test_issue_17_revoking_the_last_key_keeps_the_server_closed(tmp_path, trained):
     Registry(tmp_path).add(trained / "router", "router")
