@@ -67,6 +67,14 @@ def config_garbled_rehashed(d: Path) -> None:
     _rehash(d, "nano.json")
 
 
+def shape_mismatch_rehashed(d: Path) -> None:
+    """Loads fine; fails only when it predicts (the weights no longer fit the vocabulary)."""
+    arrays = load_file(str(d / "nano.safetensors"))
+    arrays["coef"] = np.ascontiguousarray(arrays["coef"][: arrays["coef"].shape[0] // 2])  # (features, labels)
+    save_file(arrays, str(d / "nano.safetensors"))
+    _rehash(d, "nano.safetensors")
+
+
 def nan_weights_rehashed(d: Path) -> None:
     arrays = load_file(str(d / "nano.safetensors"))
     arrays["coef"] = np.full_like(arrays["coef"], np.nan)
@@ -126,6 +134,10 @@ BROKEN: dict[str, Callable[[Path], None]] = {f.__name__: f for f in (
     nan_weights_rehashed, listed_symlink, listed_symlink_to_dev_zero, absolute_path, dotdot_path, listed_fifo,
     files_emptied, files_emptied_rehashed, manifest_garbage,
 )}  # fmt: skip
+
+
+# Damage that only shows when the module predicts: `load` succeeds, `add` and the server's start-up check refuse it.
+FAILS_TO_PREDICT: dict[str, Callable[[Path], None]] = {f.__name__: f for f in (shape_mismatch_rehashed,)}
 
 
 def unlisted_link_to_passwd(d: Path) -> None:

@@ -14,7 +14,7 @@ import pytest
 import microgpt
 from microgpt.errors import ModuleFormatError
 from microgpt.store.registry import Registry, RegistryError
-from tests.chaos.corrupt import BROKEN, UNLISTED, damaged_copy
+from tests.chaos.corrupt import BROKEN, FAILS_TO_PREDICT, UNLISTED, damaged_copy
 from tests.serving.test_server import Server
 
 pytestmark = pytest.mark.chaos
@@ -62,6 +62,16 @@ def test_issue_17_a_corrupt_module_is_refused_by_load_and_add(damage, good, tmp_
     assert not folder.exists() or not [p for p in folder.iterdir() if p.name.isdigit() or p.name.startswith(".add")]
 
 
+@pytest.mark.parametrize("damage", sorted(FAILS_TO_PREDICT))
+def test_issue_17_a_module_that_loads_but_cannot_predict_is_refused_by_add(damage, good, tmp_path):
+    module = damaged_copy(good, tmp_path / "m", FAILS_TO_PREDICT[damage])
+    microgpt.load(module)
+    registry = Registry(tmp_path / "home")
+    with pytest.raises(ModuleFormatError, match="does not load"):
+        registry.add(module, "router")
+    assert not [p for p in (registry.root / "router").iterdir() if p.name.isdigit()]
+
+
 @pytest.mark.parametrize("damage", sorted(UNLISTED))
 def test_issue_17_add_never_follows_or_copies_links_and_special_files(damage, good, tmp_path):
     module = damaged_copy(good, tmp_path / "m", UNLISTED[damage])
@@ -80,7 +90,7 @@ def chaos_server(tmp_path_factory, good) -> Iterator[tuple[Server, list[str]]]:
     registry = Registry(home)
     registry.add(good, "router")
     names = []
-    for damage, fn in sorted(BROKEN.items()):
+    for damage, fn in sorted({**BROKEN, **FAILS_TO_PREDICT}.items()):
         name = damage.replace("_", "-")
         folder = registry.root / name
         folder.mkdir(parents=True)

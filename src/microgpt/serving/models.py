@@ -14,7 +14,8 @@ import time
 from typing import Any
 
 from microgpt.errors import ConfigError, MicroGPTError
-from microgpt.store.registry import Registry, RegistryError
+from microgpt.module import load_errors
+from microgpt.store.registry import Registry, RegistryError, smoke_test
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +70,11 @@ class Models:
             held = self._loaded.get(name)
             if held is None or held[0] != version:
                 try:
-                    held = (version, self.registry.load(name, version))
+                    model = self.registry.load(name, version)
+                    if getattr(model, "task", None) != "reply":  # a draft takes too long to write at start-up
+                        with load_errors(self.registry.path(name, version)):
+                            smoke_test(model)  # loads but cannot predict (swapped vocabulary): 503, not 500s
+                    held = (version, model)
                 except Exception as err:  # whatever a broken module raises, it is this module's problem alone
                     self._fail(name, version, err)
                     raise self._unavailable(name) from None

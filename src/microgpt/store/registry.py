@@ -181,7 +181,7 @@ class Registry:
         try:
             model = self.load(name, version)
             with load_errors(path):
-                _smoke_test(model)
+                smoke_test(model)
         except MicroGPTError as err:
             raise RegistryError(
                 f"refusing to promote {name} v{version}: it does not load ({err.message})",
@@ -277,7 +277,7 @@ def _flock(path: Path) -> Iterator[None]:
         yield
 
 
-def _smoke_test(model: Any) -> None:
+def smoke_test(model: Any) -> None:
     """One prediction; a classifier or tagger must give finite probabilities (NaN weights answer null)."""
     import numpy as np
 
@@ -295,7 +295,7 @@ def _check_loads(path: Path, name: str) -> None:
 
     try:
         with load_errors(path):
-            _smoke_test(load(path))
+            smoke_test(load(path))
     except MicroGPTError as err:
         raise ModuleFormatError(
             f"refusing to add {name}: the module does not load ({err.message})",
