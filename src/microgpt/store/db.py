@@ -168,6 +168,7 @@ class Store(ReviewQueue):
         once, as feedback). With `keep_texts=False` only the text's sha256 is kept.
         """
         review_id = digest = None
+        hash_only = False
         if prediction_id is not None:
             logged = self.wait_for_prediction(prediction_id) if wait else self.prediction(prediction_id)
             if logged is None:
@@ -182,13 +183,13 @@ class Store(ReviewQueue):
                 )
             digest = logged["input_sha256"]
             if text is None and logged["input_text"] is None and not self.keep_texts:
-                text = ""  # logged hash-only: the feedback keeps the hash (below) and no text
+                text, hash_only = "", True  # logged hash-only: the feedback keeps the hash (below) and no text
             text = text if text is not None else logged["input_text"]
             try:
                 review_id = json.loads(logged["output"]).get("review_id")
             except (ValueError, AttributeError):
                 review_id = None
-        if text is None or (not str(text).strip() and digest is None):
+        if text is None or (not str(text).strip() and not hash_only):
             raise DataError(
                 "feedback needs a text (this prediction was logged without its text)",
                 hint="include the text with the feedback",
