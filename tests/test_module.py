@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -104,3 +107,56 @@ def test_predictions_survive_round_trip_exactly(nano_model, helpdesk_split, tmp_
     loaded = microgpt.load(tmp_path / "m")
     texts = helpdesk_split[1].texts
     assert np.array_equal(loaded.predict_proba(texts), nano_model.predict_proba(texts))
+
+
+def test_issue_17_a_module_left_aside_by_a_crash_between_the_renames_is_restored(nano_model, tmp_path, caplog):
+    path = tmp_path / "m"
+    nano_model.save(path)
+    os.rename(path, tmp_path / ".m.old-1a2b3c4d")  # what a kill between the two renames of a save leaves
+    model = microgpt.load(path)
+    assert model.labels_ == nano_model.labels_ and path.is_dir()
+    assert "restored" in caplog.text and not list(tmp_path.glob(".m.old-*"))
+
+
+def test_issue_17_a_resave_swaps_atomically_and_cleans_stale_temporary_dirs(nano_model, tmp_path):
+    path = tmp_path / "m"
+    nano_model.save(path)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = tmp_path / f".m.tmp-{dead.pid}-deadbeef"  # a save killed mid-way
+    (stale / "encoder").mkdir(parents=True)
+    (stale / "encoder" / "big.bin").write_bytes(b"0" * 1000)
+    nano_model.save(path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]
+    microgpt.load(path)
+
+
+def test_issue_17_a_resave_keeps_the_users_own_files(nano_model, tmp_path):
+    path = tmp_path / "m"
+    nano_model.save(path)
+    (path / "NOTES.md").write_text("trained on the March export")
+    (path / "data").mkdir()
+    (path / "data" / "train.csv").write_text("text,label\n")
+    nano_model.save(path)
+    assert (path / "NOTES.md").read_text() == "trained on the March export"
+    assert (path / "data" / "train.csv").exists()
+    microgpt.load(path)
+
+
+def test_issue_17_an_unwritable_out_fails_before_training(helpdesk, tmp_path, monkeypatch):
+    def never(*args, **kwargs):
+        raise AssertionError("trained before checking --out")
+
+    monkeypatch.setattr(Classifier, "fit", never)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ModuleFormatError, match="is a file"):
+        microgpt.train(helpdesk, out=tmp_path / "file")
+    (tmp_path / "foreign").mkdir()
+    (tmp_path / "foreign" / "thesis.tex").write_text("x")
+    with pytest.raises(ModuleFormatError, match="not a MicroGPT module"):
+        microgpt.train(helpdesk, out=tmp_path / "foreign")
+    if os.geteuid() != 0:  # root may write anywhere
+        ro = tmp_path / "ro"
+        ro.mkdir(mode=0o500)
+        with pytest.raises(ModuleFormatError, match="not writable"):
+            microgpt.train(helpdesk, out=ro / "m")

@@ -14,6 +14,7 @@ from typing import Any
 from microgpt.data.readers import read_examples
 from microgpt.data.records import Dataset
 from microgpt.errors import ConfigError
+from microgpt.module import check_out
 from microgpt.progress import Progress, no_progress
 from microgpt.task import Task, load, task_class
 
@@ -46,6 +47,8 @@ def train(
     `date_order`. Everything the CLI's `train` can do, this can.
     """
     cls = task_class(task)
+    if out is not None:
+        check_out(out)  # before training: a bad --out must not cost minutes of training first
     if not isinstance(data, Dataset):
         data = read_examples(data, task=task, text_col=text_col, label_col=label_col, label_sep=label_sep,
                              reply_col=reply_col)  # fmt: skip

@@ -7,7 +7,7 @@ MicroGPTError
 ├── ModuleFormatError    a module directory that is missing, corrupt, foreign or written by a newer MicroGPT
 ├── BackboneError        pretrained weights that cannot be found, or fail their integrity check
 ├── StoreError           (store.db) the store cannot do it: unknown review item, a database from a newer MicroGPT
-└── FallbackError        (routing.fallback) the fallback LLM gave no usable answer: timeout, HTTP error, malformed
+└── FallbackError        (routing.llm) the fallback LLM gave no usable answer: timeout, HTTP error, malformed
                          reply, unreachable, or the spend budget would be passed — the item is queued, never lost
 """
 

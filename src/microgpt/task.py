@@ -25,7 +25,7 @@ from pydantic import BaseModel
 from microgpt.config import make_config
 from microgpt.data.records import Dataset
 from microgpt.errors import ConfigError, DataError, NotFittedError
-from microgpt.module import library_versions, read_manifest, write_module
+from microgpt.module import library_versions, load_errors, read_manifest, write_module
 from microgpt.progress import Progress, no_progress
 
 log = logging.getLogger(__name__)
@@ -338,4 +338,5 @@ def load(path: str | Path) -> Task:
         raise ConfigError(
             f"module at {path} is for task {name!r}, which this microgpt cannot load", hint="upgrade microgpt"
         )
-    return task_class(name)._from_manifest(path, manifest)
+    with load_errors(path):  # a corrupt file raises our error, not SafetensorError/KeyError
+        return task_class(name)._from_manifest(path, manifest)

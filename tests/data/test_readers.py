@@ -160,3 +160,23 @@ def test_extract_rows_with_bad_spans_name_the_line(tmp_path, row, message):
 def test_extract_needs_jsonl(tmp_path):
     with pytest.raises(DataError, match="must be JSONL"):
         read_examples(write(tmp_path, "ex.csv", "text,label\na,b\n"), task="extract")
+
+
+def test_issue_17_a_duplicate_header_column_is_an_error_naming_the_fix(tmp_path):
+    path = write(tmp_path, "dup.csv", "text,label,label\nhi,a,b\nyo,a,b\nhey,b,a\nho,b,a\n")
+    with pytest.raises(DataError, match="names column 'label' twice") as err:
+        read_examples(path)
+    assert "rename" in err.value.hint
+
+
+def test_issue_17_a_repeated_header_line_is_skipped_not_learned(tmp_path, caplog):
+    path = write(tmp_path, "twice.csv", GOOD_CSV + GOOD_CSV)  # two exports concatenated
+    data = read_examples(path)
+    assert "label" not in data.labels and len(data) == 8
+    assert "repeats the header" in caplog.text
+
+
+def test_issue_17_deeply_nested_jsonl_is_a_data_error(tmp_path):
+    path = write(tmp_path, "deep.jsonl", '{"text": "hi", "label": ' + "[" * 100_000 + "]" * 100_000 + "}\n")
+    with pytest.raises(DataError, match="nests JSON too deeply"):
+        read_examples(path)

@@ -222,8 +222,11 @@ def test_api_keys_guard_every_route_but_health(tmp_path, modules_dir):
         )
         assert httpx.get(f"{server.url}/v1/modules", headers={"X-API-Key": key}).status_code == 200
         Store(tmp_path / "microgpt.db").revoke_key("app")
-        time.sleep(1.1)  # the server re-reads whether any key exists once a second
-        assert httpx.get(f"{server.url}/v1/modules", headers=auth).status_code == 200  # no key left: auth is off
+        time.sleep(1.1)  # the server re-reads the auth setting once a second
+        assert httpx.get(f"{server.url}/v1/modules", headers=auth).status_code == 401  # fail closed (issue 17)
+        Store(tmp_path / "microgpt.db").set_auth(False)
+        time.sleep(1.1)
+        assert httpx.get(f"{server.url}/v1/modules").status_code == 200  # the operator turned auth off
     finally:
         server.stop()
 

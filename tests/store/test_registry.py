@@ -141,3 +141,34 @@ def test_modules_cli_round_trip(tmp_path, modules):
     proc = cli("rm", "router", "1")
     assert proc.returncode == 1 and "current version" in proc.stderr and "hint:" in proc.stderr
     assert cli("rm", "router", "2").returncode == 0
+
+
+def test_issue_17_a_name_with_a_newline_is_refused(registry, modules):
+    with pytest.raises(ConfigError, match="invalid module name"):
+        registry.add(modules[0], "evil\n")
+    assert not registry.root.exists() or not any(registry.root.iterdir())
+
+
+def test_issue_17_concurrent_adds_of_a_new_name_promote_exactly_one(registry, modules):
+    results: list[int] = []
+    threads = [threading.Thread(target=lambda: results.append(registry.add(modules[0], "fresh"))) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == [1, 2, 3, 4, 5, 6]
+    assert registry.current("fresh") == 1
+    history = json.loads((registry.root / "fresh" / "history.json").read_text())
+    assert [h["version"] for h in history] == [1]
+
+
+def test_issue_17_a_corrupt_history_is_a_clear_error_and_the_pointer_stays(registry, modules):
+    registry.add(modules[0], "router")
+    registry.add(modules[1], "router")
+    (registry.root / "router" / "history.json").write_text("{not json")
+    with pytest.raises(RegistryError, match="history.json is corrupt") as err:
+        registry.promote("router", 2)
+    assert "delete it" in err.value.hint
+    assert registry.current("router") == 1
+    with pytest.raises(RegistryError, match="history.json is corrupt"):
+        registry.rollback("router")

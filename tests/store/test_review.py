@@ -34,14 +34,14 @@ def test_a_version_1_database_is_upgraded_with_its_rows_intact(tmp_path):
         )
     conn.close()
     store = Store(path)
-    assert store.schema_version() == len(MIGRATIONS) == 2
+    assert store.schema_version() == len(MIGRATIONS) == 3
     tables = {r[0] for r in store.connect().execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert {"predictions", "feedback", "api_keys", "review_queue", "teacher_labels"} <= tables
     assert store.prediction("r1")["input_text"] == "old text"
     assert [(r["text"], r["target"]) for r in store.feedback("router")] == [("old text", "refund")]
     item = store.enqueue_review("router", "new text", reason="low_confidence")
     assert store.review_item(item)["status"] == "pending"
-    assert Store(path).schema_version() == 2  # reopening applies nothing twice
+    assert Store(path).schema_version() == 3  # reopening applies nothing twice
 
 
 def test_enqueue_list_and_filter(store):

@@ -11,21 +11,41 @@ def serve_cmd(
     host: str = typer.Option("127.0.0.1", help="Interface to bind; 127.0.0.1 keeps it local (0.0.0.0 exposes it)."),
     port: int = typer.Option(8000, help="TCP port."),
     workers: int = typer.Option(1, help="Worker processes (each loads every module)."),
-    keep_texts: bool = typer.Option(True, "--keep-texts/--hash-texts", help="Log input texts, or only their hash."),
+    keep_texts: bool = typer.Option(True, "--keep-texts/--hash-texts", help="Store input texts, or only their hash."),
     max_batch: int = typer.Option(256, help="Most texts in one predict request."),
     max_text_chars: int = typer.Option(20_000, help="Longest text accepted."),
     max_body_bytes: int = typer.Option(2_000_000, help="Largest request body accepted."),
+    insecure: bool = typer.Option(False, "--insecure", help="Allow a non-loopback --host without API keys."),
+    allow_host: list[str] = typer.Option(
+        [], "--allow-host", help="On loopback, also accept this Host header (a reverse proxy's name); repeatable."
+    ),
     log_level: str = typer.Option("warning", help="uvicorn log level."),
 ) -> None:
     """Serve every promoted module under $MICROGPT_HOME over HTTP (docs at /docs)."""
     import uvicorn
 
+    from microgpt.errors import ConfigError
+    from microgpt.serving.app import is_loopback
+    from microgpt.store.registry import Registry
+
+    if not is_loopback(host) and not insecure:
+        from microgpt.store.db import Store
+
+        if not Store(Registry().home / "microgpt.db").auth_required():
+            raise ConfigError(
+                f"refusing to serve on {host} without API keys: anyone who can reach it could read the review "
+                "queue and send predictions",
+                hint="create a key first (microgpt keys create NAME), or pass --insecure if something in front "
+                "of the server does the authentication",
+            )
     os.environ.update(
         {
             "MICROGPT_SERVE_KEEP_TEXTS": "1" if keep_texts else "0",
             "MICROGPT_SERVE_MAX_BATCH": str(max_batch),
             "MICROGPT_SERVE_MAX_TEXT_CHARS": str(max_text_chars),
             "MICROGPT_SERVE_MAX_BODY_BYTES": str(max_body_bytes),
+            "MICROGPT_SERVE_HOST": host,
+            "MICROGPT_SERVE_ALLOWED_HOSTS": ",".join(allow_host),
         }
     )
     uvicorn.run(

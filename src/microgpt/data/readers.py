@@ -6,6 +6,7 @@ import csv
 import difflib
 import io
 import json
+import logging
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -20,6 +21,8 @@ LABEL_COLUMNS = ("label", "labels", "category", "intent", "intents", "class", "t
 # Kept in `Example.meta` when a row has them: where a label came from ("teacher", "review", "user") and which model.
 META_COLUMNS = ("source", "teacher")
 REPLY_COLUMNS = ("reply", "response", "answer", "output")
+
+log = logging.getLogger(__name__)
 
 
 def read_examples(
@@ -140,8 +143,24 @@ def _csv_rows(text: str, path: Path, delimiter: str) -> Iterator[tuple[int, dict
     reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
     if not reader.fieldnames:
         raise DataError(f"{path} has no header row", hint="the first line must name the columns, e.g. `text,label`")
+    header = [str(c) for c in reader.fieldnames]
+    seen: dict[str, int] = {}
+    for i, column in enumerate(header, start=1):
+        key = column.strip().lower()
+        if key in seen:  # DictReader would keep only the last of them, silently
+            raise DataError(
+                f"{path.name}: the header names column {column!r} twice (columns {seen[key]} and {i}: {header})",
+                hint="rename or delete one of them (e.g. `text,label,label_2`), or pass --text-col/--label-col",
+            )
+        seen[key] = i
+    repeated = 0
     try:
         for row in reader:
+            if [row.get(c) for c in header] == header:  # the header again, e.g. two exports concatenated
+                repeated += 1
+                if repeated == 1:
+                    log.warning("%s:%d repeats the header row; skipping it", path.name, reader.line_num)
+                continue
             if None in row:  # more cells than header columns
                 raise DataError(
                     f"row at {path.name}:{reader.line_num} has more cells than the header's {len(reader.fieldnames)}",
@@ -164,6 +183,11 @@ def _jsonl_rows(text: str, path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             raise DataError(
                 f"{path.name}:{line_no} is not valid JSON ({err.msg})",
                 hint="JSONL needs one JSON object per line",
+            ) from None
+        except RecursionError:
+            raise DataError(
+                f"{path.name}:{line_no} nests JSON too deeply to read",
+                hint='each line should be a flat object like {"text": ..., "label": ...}',
             ) from None
         if not isinstance(row, dict):
             raise DataError(f"{path.name}:{line_no} is a {type(row).__name__}, not an object", hint='use {"text": ...}')

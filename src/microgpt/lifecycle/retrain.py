@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import logging
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -26,8 +27,10 @@ from microgpt.errors import DataError
 from microgpt.labels.base import LabelTask
 from microgpt.progress import Progress, no_progress
 from microgpt.store.registry import Registry, RegistryError
+from microgpt.task import check_text
 
 EVAL_FILE = "eval-set.jsonl"
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -44,6 +47,7 @@ class RetrainResult:
     n_corrections: int
     n_eval: int
     seconds: float
+    n_skipped: int = 0  # stored corrections left out because they cannot be trained on (e.g. an oversize text)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -77,7 +81,7 @@ def retrain(
     frozen = _frozen_eval_set(registry, name, old.task, eval_data, refreeze)
     base_data = base if isinstance(base, Dataset) else read_examples(base, task=old.task, min_per_label=0)
     extra = [read_examples(p, task=old.task, min_per_label=0) for p in add or []]
-    corrections = _store_examples(store or Store(), name, old.multilabel)
+    corrections, skipped = _store_examples(store or Store(), name, old.multilabel)
     data = _merge([base_data, *extra, corrections])
     frozen_texts = {e.text for e in frozen}
     leaked = sum(1 for e in data if e.text in frozen_texts)
@@ -96,6 +100,8 @@ def retrain(
     )
     if leaked:
         why += f"; {leaked} training texts that are in the evaluation set were left out"
+    if skipped:
+        why += f"; {len(skipped)} stored correction(s) could not be trained on and were skipped ({skipped[0]})"
     staging = registry.home / "staging" / f"retrain-{name}-{time.time_ns()}"
     new.save(staging)
     try:
@@ -119,6 +125,7 @@ def retrain(
         n_corrections=len(corrections),
         n_eval=len(frozen),
         seconds=round(time.perf_counter() - start, 1),
+        n_skipped=len(skipped),
     )
     log_path = registry.root / name / "retrain-log.jsonl"
     with log_path.open("a") as f:
@@ -153,14 +160,23 @@ def _frozen_eval_set(registry: Registry, name: str, task: str, eval_data: str | 
     return read_examples(frozen_path, task=task, min_per_label=0)
 
 
-def _store_examples(store: Any, name: str, multilabel: bool) -> Dataset:
+def _store_examples(store: Any, name: str, multilabel: bool) -> tuple[Dataset, list[str]]:
+    """The store's corrections as examples, and why each row that cannot be trained on was skipped."""
     buf = io.StringIO()
     n = store.export_jsonl(name, buf)
     if not n:
-        return Dataset([], name="corrections")
+        return Dataset([], name="corrections"), []
     rows = [json.loads(line) for line in buf.getvalue().splitlines() if line.strip()]
     examples = []
+    skipped: list[str] = []
     for i, r in enumerate(rows):
+        where = f"feedback {r['feedback_id']}" if "feedback_id" in r else f"store row {i}"
+        try:  # one oversize or empty row must not block every retrain until it is deleted by hand
+            check_text(r.get("text"), where)
+        except DataError as err:
+            log.warning("retrain %s: skipping %s", name, err.message)
+            skipped.append(err.message)
+            continue
         target = r.get("labels", r.get("label"))
         if not multilabel and isinstance(target, str):
             examples.append(
@@ -171,7 +187,7 @@ def _store_examples(store: Any, name: str, multilabel: bool) -> Dataset:
             examples.append(
                 Example(text=r["text"], labels=labels, source=f"store:{i}", meta={"source": r.get("source", "")})
             )
-    return Dataset(examples, name="corrections")
+    return Dataset(examples, name="corrections"), skipped
 
 
 def _merge(parts: list[Dataset]) -> Dataset:

@@ -17,9 +17,11 @@ from typing import Any
 import numpy as np
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from microgpt.errors import DataError, MicroGPTError
@@ -36,58 +38,115 @@ from microgpt.serving.schemas import (
     PredictResponse,
     ServeSettings,
 )
-from microgpt.store.db import PredictionLog, Store, prediction_row
+from microgpt.store.db import PredictionLog, PredictionNotFoundError, Store, prediction_row
 from microgpt.store.registry import Registry
 
 log = logging.getLogger(__name__)
 
 
-class BodyLimit:
-    """Refuse request bodies over `limit` bytes with 413, whether or not they declare a Content-Length."""
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+
+class RequestGuard:
+    """Checks every HTTP request before a route sees it.
+
+    - Body over `limit` bytes → 413, whether it declares a Content-Length or arrives chunked (the body is read here,
+      so a route never sees a cut-off body and answers 400 instead).
+    - A body that parses as JSON is handed on as JSON whatever its Content-Type (`curl -d '{...}'` sends
+      `application/x-www-form-urlencoded`).
+    - Bound to loopback (`allowed_hosts` set): a Host header naming another host → 421, so a web page that
+      rebinds its own DNS name to 127.0.0.1 cannot reach the server from the user's browser.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int, allowed_hosts: frozenset[str] | None = None) -> None:
         self.app = app
         self.limit = limit
+        self.allowed_hosts = allowed_hosts
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and int(declared) > self.limit:
+        headers = dict(scope["headers"])
+        if self.allowed_hosts is not None:
+            host = _host_name(headers.get(b"host", b"").decode("latin-1"))
+            if host not in self.allowed_hosts:
+                await _json_error(
+                    421,
+                    f"Host header {host!r} does not name this server",
+                    "connect to http://127.0.0.1:PORT (or localhost); behind a reverse proxy that sends its own "
+                    "name, start the server with --allow-host NAME",
+                )(scope, receive, send)
+                return
+        declared = headers.get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
             await _too_large(self.limit)(scope, receive, send)
             return
-        seen = 0
-
-        async def counted() -> Message:
-            nonlocal seen
+        if scope["method"] in ("GET", "HEAD", "OPTIONS", "DELETE"):
+            await self.app(scope, receive, send)
+            return
+        chunks, seen = [], 0
+        while True:
             message = await receive()
-            seen += len(message.get("body", b""))
+            if message["type"] != "http.request":
+                return  # the client went away mid-body
+            chunk = message.get("body", b"")
+            seen += len(chunk)
             if seen > self.limit:
-                raise _BodyTooLarge
-            return message
+                await _too_large(self.limit)(scope, receive, send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        ctype = headers.get(b"content-type", b"")
+        if body and b"json" not in ctype and _parses_as_json(body):
+            scope = dict(scope)
+            scope["headers"] = [(k, v) for k, v in scope["headers"] if k != b"content-type"]
+            scope["headers"].append((b"content-type", b"application/json"))
+        replayed = False
 
-        try:
-            await self.app(scope, counted, send)
-        except _BodyTooLarge:
-            await _too_large(self.limit)(scope, receive, send)
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()  # then wait for the disconnect, as a streamed answer does
+
+        await self.app(scope, replay, send)
 
 
-class _BodyTooLarge(Exception):
-    pass
+def _host_name(header: str) -> str:
+    """`127.0.0.1:8000` → `127.0.0.1`, `[::1]:8000` → `::1`."""
+    header = header.strip().lower()
+    if header.startswith("["):
+        return header[1:].partition("]")[0]
+    return header.rpartition(":")[0] if header.count(":") == 1 else header
+
+
+def _parses_as_json(body: bytes) -> bool:
+    try:
+        return isinstance(json.loads(body), (dict, list))
+    except (ValueError, RecursionError):
+        return False
+
+
+def is_loopback(host: str) -> bool:
+    return host in LOOPBACK_HOSTS or host.startswith("127.")
+
+
+def _json_error(status: int, error: str, hint: str) -> JSONResponse:
+    return JSONResponse({"error": error, "hint": hint}, status_code=status)
 
 
 def _too_large(limit: int) -> JSONResponse:
-    return JSONResponse(
-        {"error": f"request body over the {limit:,}-byte limit", "hint": "send fewer or shorter texts per request"},
-        status_code=413,
-    )
+    return _json_error(413, f"request body over the {limit:,}-byte limit", "send fewer or shorter texts per request")
 
 
 def create_app(settings: ServeSettings | None = None) -> FastAPI:
     settings = settings or ServeSettings()
     registry = Registry(settings.home)
-    store = Store(registry.home / "microgpt.db")
+    store = Store(registry.home / "microgpt.db", keep_texts=settings.keep_texts)
     models = Models(registry)
     prediction_log = PredictionLog(store)
     metrics = CollectorRegistry()
@@ -119,52 +178,111 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         yield
         prediction_log.close()
 
-    app = FastAPI(title="MicroGPT", version="1", lifespan=lifespan)
-    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    # /docs and /openapi.json are routes below, behind the same key as the API
+    app = FastAPI(title="MicroGPT", version="1", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    allowed = None
+    if settings.host is not None and is_loopback(settings.host):
+        extra = {h.strip().lower() for h in settings.allowed_hosts.split(",") if h.strip()}
+        allowed = LOOPBACK_HOSTS | {settings.host.lower()} | extra
+    app.add_middleware(RequestGuard, limit=settings.max_body_bytes, allowed_hosts=allowed)
+
+    def module_label(name: str) -> str:
+        """The metrics label for a module name from a URL: only modules this server holds get their own series."""
+        return name if name and models.known(name) else "_unknown"
 
     @app.exception_handler(MicroGPTError)
     async def _our_errors(request: Request, err: MicroGPTError) -> JSONResponse:
         status = getattr(err, "status", 422 if isinstance(err, DataError) else 400)
-        name = request.path_params.get("name", "")
-        errors_total.labels(name, str(status)).inc()
+        errors_total.labels(module_label(request.path_params.get("name", "")), str(status)).inc()
         return JSONResponse({"error": err.message, "hint": err.hint}, status_code=status)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, err: StarletteHTTPException) -> JSONResponse:
+        """Framework errors (unknown route, wrong method, a body too deeply nested to parse) in our format."""
+        errors_total.labels(module_label(request.path_params.get("name", "")), str(err.status_code)).inc()
+        hints = {404: "see the routes at /docs", 405: "see the routes and their methods at /docs"}
+        hint = hints.get(err.status_code, "send a JSON object as the body (see /docs)")
+        return JSONResponse(
+            {"error": str(err.detail), "hint": hint}, status_code=err.status_code, headers=getattr(err, "headers", None)
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, err: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        errors_total.labels(module_label(request.path_params.get("name", "")), "500").inc()
+        return JSONResponse(
+            {
+                "error": f"internal error ({type(err).__name__})",
+                "hint": "this is a bug: the server log has the details",
+            },
+            status_code=500,
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, err: RequestValidationError) -> JSONResponse:
         first = err.errors()[0] if err.errors() else {"msg": "invalid request", "loc": ()}
         where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
         message = str(first.get("msg", "invalid request")).removeprefix("Value error, ")
-        errors_total.labels(request.path_params.get("name", ""), "422").inc()
-        return JSONResponse(
-            {"error": f"{where}: {message}" if where else message, "hint": "see the request schema at /docs"},
-            status_code=422,
-        )
+        errors_total.labels(module_label(request.path_params.get("name", "")), "422").inc()
+        hint = "see the request schema at /docs"
+        if "json" not in request.headers.get("content-type", ""):
+            hint = "send a JSON body with -H 'Content-Type: application/json'; " + hint
+        return JSONResponse({"error": f"{where}: {message}" if where else message, "hint": hint}, status_code=422)
 
-    keys_checked = {"at": -1.0, "any": False}
+    auth_checked = {"at": -1.0, "on": True}
+
+    def auth_on() -> bool:
+        now = time.monotonic()
+        if now - auth_checked["at"] > 1.0:  # the recorded setting, re-read at most once a second
+            auth_checked.update(at=now, on=store.auth_required())
+        return bool(auth_checked["on"])
 
     def authorize(request: Request) -> None:
-        now = time.monotonic()
-        if now - keys_checked["at"] > 1.0:  # whether any key exists, re-read at most once a second
-            keys_checked.update(at=now, any=store.any_keys())
-        if not keys_checked["any"]:
+        """Fail closed: once a key was ever created, every route but health needs an active one, until the
+        operator runs `microgpt keys auth off` (revoking the last key never opens the server)."""
+        if not auth_on():
             return
-        header = request.headers.get("authorization", "")
-        key = (
-            header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else request.headers.get("x-api-key")
-        )
+        scheme, _, value = request.headers.get("authorization", "").partition(" ")
+        key = value.strip() if scheme.lower() == "bearer" else request.headers.get("x-api-key")
         if not key or not store.check_key(key):
             raise HTTPError(
-                401, "missing or invalid API key", "send `Authorization: Bearer <key>` (microgpt keys create)"
+                401,
+                "missing or invalid API key",
+                "send `Authorization: Bearer <key>` (create one with `microgpt keys create NAME`)",
             )
+
+    def authorized(request: Request) -> bool:
+        try:
+            authorize(request)
+        except HTTPError:
+            return False
+        return True
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
     @app.get("/readyz")
-    def readyz() -> JSONResponse:
+    def readyz(request: Request) -> JSONResponse:
+        """Ready once start-up loaded what it could; modules that failed are listed (with why, given a key)."""
         ok = state["ready"]
-        return JSONResponse({"ready": ok}, status_code=200 if ok else 503)
+        failed = models.failures()
+        body: dict[str, Any] = {"ready": ok, "unavailable": sorted(failed)}
+        if failed and authorized(request):
+            body["errors"] = {name: why for name, (_, why) in failed.items()}
+        return JSONResponse(body, status_code=200 if ok else 503)
+
+    @app.get("/openapi.json", include_in_schema=False, dependencies=[Depends(authorize)])
+    def openapi() -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @app.get("/docs", include_in_schema=False, dependencies=[Depends(authorize)])
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="MicroGPT API")
+
+    @app.get("/redoc", include_in_schema=False, dependencies=[Depends(authorize)])
+    def redoc() -> HTMLResponse:
+        return get_redoc_html(openapi_url="/openapi.json", title="MicroGPT API")
 
     @app.get("/metrics", dependencies=[Depends(authorize)])
     def prometheus() -> PlainTextResponse:
@@ -174,10 +292,15 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     def list_modules() -> list[ModuleInfo]:
         out = []
         for name in registry.names():
-            if registry.current(name) is not None:
+            try:
                 version, model = models.get(name)
-                out.append(ModuleInfo(name=name, version=version, task=model.task, tier=model.engine_.tier,
-                                      labels=list(model.labels_)))  # fmt: skip
+            except HTTPError as err:
+                if err.status == 503:  # listed, with why, so one broken module never hides the others
+                    out.append(ModuleInfo(name=name, version=models.failures()[name][0], available=False,
+                                          error=err.message))  # fmt: skip
+                continue  # no promoted version yet
+            out.append(ModuleInfo(name=name, version=version, task=model.task, tier=model.engine_.tier,
+                                  labels=list(model.labels_)))  # fmt: skip
         return out
 
     @app.get("/v1/modules/{name}", dependencies=[Depends(authorize)])
@@ -248,6 +371,12 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     @app.post("/v1/modules/{name}/feedback", dependencies=[Depends(authorize)])
     async def feedback(name: str, body: FeedbackRequest) -> dict[str, Any]:
         _, model = models.get(name)
+        if body.text is not None and len(body.text) > settings.max_text_chars:
+            raise HTTPError(
+                413,
+                f"text has {len(body.text):,} characters, over the limit of {settings.max_text_chars:,}",
+                "send the text as it was predicted on (predict has the same limit), or its prediction_id",
+            )
         if model.task in ("extract", "reply"):
             kind, example = ("an extractor", "text + spans or fields") if model.task == "extract" else (
                 "a replier", "message + the reply you sent")  # fmt: skip
@@ -263,9 +392,17 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
             raise HTTPError(
                 422, f"unknown label(s) {unknown} for module {name!r}", f"known labels: {', '.join(model.labels_)}"
             )
-        if body.prediction_id is not None:
-            prediction_log.flush()  # the prediction may still be queued for the log
-        row_id = store.add_feedback(name, target, prediction_id=body.prediction_id, text=body.text)
+
+        def record() -> int:
+            if body.prediction_id is not None:
+                prediction_log.flush()  # the prediction may still be queued for the log here...
+            # ...or in another server process on this store: add_feedback waits (≤ 1 s) for its batch to land
+            return store.add_feedback(name, target, prediction_id=body.prediction_id, text=body.text, wait=True)
+
+        try:
+            row_id = await run_in_threadpool(record)
+        except PredictionNotFoundError as err:
+            raise HTTPError(404, err.message, err.hint) from None
         requests_total.labels(name, "feedback", "200").inc()
         return {"id": row_id}
 

@@ -3,9 +3,35 @@
 from __future__ import annotations
 
 import datetime
+import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def check_unicode(value: Any, where: str) -> None:
+    """Refuse lone surrogates (`"\\ud800"`: valid JSON, not valid UTF-8); they cannot be hashed, logged or stored."""
+    if isinstance(value, str):
+        found = None if value.isascii() else _SURROGATE.search(value)
+        if found is not None:
+            raise ValueError(
+                f"{where} has a lone surrogate (U+{ord(found.group()):04X}) at character {found.start()}, which is "
+                "not valid Unicode text; send valid UTF-8 (an emoji as one code point, not half a surrogate pair)"
+            )
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            check_unicode(item, f"{where}[{i}]")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            check_unicode(key, f"{where} key")
+            check_unicode(item, f"{where}.{key}")
+
+
+def _check_fields_unicode(model: BaseModel) -> None:
+    for name in type(model).model_fields:
+        check_unicode(getattr(model, name), name)
 
 
 class ServeSettings(BaseModel):
@@ -17,8 +43,10 @@ class ServeSettings(BaseModel):
     max_text_chars: int = Field(20_000, ge=1)  # one message; longer bodies are documents, not chat messages
     max_batch: int = Field(256, ge=1)  # texts per request
     max_body_bytes: int = Field(2_000_000, ge=1)
-    keep_texts: bool = True  # False: the prediction log keeps only a sha256 of each input
+    keep_texts: bool = True  # False: the prediction log, feedback and review queue keep only a sha256 of each input
     log_predictions: bool = True
+    host: str | None = None  # the bound interface; on loopback, requests must name a loopback Host (DNS rebinding)
+    allowed_hosts: str = ""  # more Host names to accept on loopback, comma-separated (a reverse proxy's name)
 
 
 class PredictRequest(BaseModel):
@@ -45,6 +73,7 @@ class PredictRequest(BaseModel):
             raise ValueError('send either "text" (one) or "texts" (a batch), not both or neither')
         if self.stream and self.text is None:
             raise ValueError('"stream" writes one draft: send "text", not "texts"')
+        _check_fields_unicode(self)
         return self
 
 
@@ -91,6 +120,7 @@ class FeedbackRequest(BaseModel):
             raise ValueError('send the correct answer as "label" (classifier) or "labels" (tagger)')
         if self.prediction_id is None and not self.text:
             raise ValueError('send "prediction_id" of a logged prediction, or the "text"')
+        _check_fields_unicode(self)
         return self
 
 
@@ -121,14 +151,17 @@ class ReviewResolveRequest(BaseModel):
     def _target(self) -> ReviewResolveRequest:
         if (self.label is None) == (self.labels is None):
             raise ValueError('send the correct answer as "label" (classifier) or "labels" (tagger)')
+        _check_fields_unicode(self)
         return self
 
 
 class ModuleInfo(BaseModel):
     name: str
-    version: int
-    task: str
-    tier: str
-    labels: list[str]
+    version: int | None
+    task: str | None = None
+    tier: str | None = None
+    labels: list[str] = []
+    available: bool = Field(True, description="False when the module failed to load (its routes answer 503).")
+    error: str | None = Field(None, description="Why it is unavailable.")
     versions: list[int] | None = None
     metrics: dict[str, Any] | None = None

@@ -9,9 +9,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import secrets
 import sqlite3
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,26 +22,47 @@ from typing import Any, TextIO
 from microgpt.errors import DataError, StoreError
 from microgpt.store.migrations import MIGRATIONS
 from microgpt.store.registry import default_home, utc_now
-from microgpt.store.review import REVIEW_STATUSES, ReviewConflictError, ReviewNotFoundError, ReviewQueue
+from microgpt.store.review import (
+    HASHED_PREFIX,
+    REVIEW_STATUSES,
+    ReviewConflictError,
+    ReviewNotFoundError,
+    ReviewQueue,
+)
 
 __all__ = [
-    "REVIEW_STATUSES", "PredictionLog", "ReviewConflictError", "ReviewNotFoundError", "Store", "StoreError",
-    "prediction_row",
+    "REVIEW_STATUSES", "PredictionLog", "PredictionNotFoundError", "ReviewConflictError", "ReviewNotFoundError",
+    "Store", "StoreError", "prediction_row", "text_sha256",
 ]  # fmt: skip
 
 log = logging.getLogger(__name__)
 
 
 def _sha256(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
+    # surrogatepass: a lone surrogate (valid JSON, not valid UTF-8) still hashes instead of raising
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+text_sha256 = _sha256
+
+
+class PredictionNotFoundError(StoreError, LookupError):
+    """No logged prediction has this id (in this store)."""
 
 
 class Store(ReviewQueue):
-    """`Store()` opens `$MICROGPT_HOME/microgpt.db` (created and migrated on first use)."""
+    """`Store()` opens `$MICROGPT_HOME/microgpt.db` (created 0600 and migrated on first use).
 
-    def __init__(self, path: str | Path | None = None) -> None:
+    `keep_texts=False` keeps no plaintext in feedback, the review queue or teacher labels either (only sha256
+    digests), matching a server started with `--hash-texts`.
+    """
+
+    def __init__(self, path: str | Path | None = None, keep_texts: bool = True) -> None:
         self.path = Path(path) if path is not None else default_home() / "microgpt.db"
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.keep_texts = keep_texts
+        if not self.path.exists():  # customer texts and key hashes: readable by its owner only
+            os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
         self._local = threading.local()
         self.migrate()
 
@@ -119,6 +142,16 @@ class Store(ReviewQueue):
         row = self.connect().execute("SELECT * FROM predictions WHERE id = ?", (request_id,)).fetchone()
         return dict(row) if row else None
 
+    def wait_for_prediction(self, request_id: str, timeout: float = 1.0) -> dict[str, Any] | None:
+        """The logged prediction, waiting up to `timeout` s: another server process may still hold it in its
+        batched log (written every 50 ms), so an id handed out by any process on this store resolves here."""
+        deadline = time.monotonic() + timeout
+        while True:
+            row = self.prediction(request_id)
+            if row is not None or time.monotonic() >= deadline:
+                return row
+            time.sleep(0.02)
+
     # ---- feedback ------------------------------------------------------------------------------------------
     def add_feedback(
         self,
@@ -127,29 +160,64 @@ class Store(ReviewQueue):
         prediction_id: str | None = None,
         text: str | None = None,
         source: str = "user",
+        wait: bool = False,
     ) -> int:
-        """Record the correct answer for a logged prediction (by id) or for a new text; returns the row id."""
+        """Record the correct answer for a logged prediction (by id) or for a new text; returns the row id.
+
+        A prediction that sits in the review queue has its review item resolved by this feedback (and exported
+        once, as feedback). With `keep_texts=False` only the text's sha256 is kept.
+        """
+        review_id = digest = None
+        hash_only = False
         if prediction_id is not None:
-            logged = self.prediction(prediction_id)
+            logged = self.wait_for_prediction(prediction_id) if wait else self.prediction(prediction_id)
             if logged is None:
-                raise StoreError(f"no logged prediction with id {prediction_id!r}", hint="send the text instead")
+                raise PredictionNotFoundError(
+                    f"no logged prediction with id {prediction_id!r}",
+                    hint="send the request_id a predict answer gave, or send the text instead",
+                )
             if logged["module"] != module:
                 raise StoreError(
                     f"prediction {prediction_id} was made by module {logged['module']!r}, not {module!r}",
                     hint="send the feedback to the module that made the prediction",
                 )
+            digest = logged["input_sha256"]
+            if text is None and logged["input_text"] is None and not self.keep_texts:
+                text, hash_only = "", True  # logged hash-only: the feedback keeps the hash (below) and no text
             text = text if text is not None else logged["input_text"]
-        if text is None or not str(text).strip():
+            try:
+                review_id = json.loads(logged["output"]).get("review_id")
+            except (ValueError, AttributeError):
+                review_id = None
+        if text is None or (not str(text).strip() and not hash_only):
             raise DataError(
                 "feedback needs a text (this prediction was logged without its text)",
                 hint="include the text with the feedback",
             )
         if not target or (isinstance(target, list) and not all(isinstance(x, str) and x for x in target)):
             raise DataError("feedback needs the correct label (or list of labels)", hint='e.g. {"label": "billing"}')
-        cur = self.connect().execute(
-            "INSERT INTO feedback (module, prediction_id, text, target, source, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-            (module, prediction_id, text, json.dumps(target, ensure_ascii=False), source, utc_now()),
-        )
+        digest = _sha256(text) if text else digest
+        conn = self.connect()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            cur = conn.execute(
+                "INSERT INTO feedback (module, prediction_id, text, target, source, created_at, text_sha256) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    module, prediction_id, text if self.keep_texts else None, json.dumps(target, ensure_ascii=False),
+                    source, utc_now(), digest,
+                ),
+            )  # fmt: skip
+            if review_id:  # the person's answer settles the queued item too, so it is not labelled (or exported) twice
+                conn.execute(
+                    "UPDATE review_queue SET status = 'resolved', answer = ?, resolved_by = 'feedback', "
+                    "resolved_at = ? WHERE id = ? AND status = 'pending'",
+                    (json.dumps(target, ensure_ascii=False), utc_now(), review_id),
+                )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
         return int(cur.lastrowid or 0)
 
     def feedback(self, module: str) -> Iterator[dict[str, Any]]:
@@ -173,30 +241,70 @@ class Store(ReviewQueue):
             n += 1
 
         for row in self.feedback(module):
+            if row["text"] is None:
+                continue  # kept hash-only (--hash-texts): nothing to train on
             write(row["text"], row["target"], source=row["source"], feedback_id=row["id"])
             human.add(row["text"])
         if review:
             for item in self.review_items(module, status="resolved", limit=None):
+                if item["resolved_by"] == "feedback" or item["text"].startswith(HASHED_PREFIX):
+                    continue  # exported above as the feedback that resolved it / kept hash-only
                 write(item["text"], item["answer"], source="review", review_id=item["id"])
                 human.add(item["text"])
         if teacher:
             latest: dict[str, dict[str, Any]] = {}
             for row in self.teacher_labels(module):
-                if row["label"] is not None and row["text"] not in human:
+                if row["label"] is not None and row["text"] not in human and not row["text"].startswith(HASHED_PREFIX):
                     latest[row["text"]] = row
             for row in latest.values():
                 write(row["text"], row["label"], source="teacher", teacher=row["teacher"], teacher_label_id=row["id"])
         return n
 
+    # ---- settings ------------------------------------------------------------------------------------------
+    def setting(self, key: str) -> str | None:
+        row = self.connect().execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_setting(self, key: str, value: str) -> None:
+        self.connect().execute(
+            "INSERT INTO settings (key, value, updated_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+            (key, value, utc_now()),
+        )
+
     # ---- API keys ------------------------------------------------------------------------------------------
     def create_key(self, name: str) -> str:
-        """A new API key (shown once; only its sha256 is stored)."""
+        """A new API key (shown once; only its sha256 is stored). Creating one turns authentication on."""
         key = "mgpt_" + secrets.token_urlsafe(32)
-        self.connect().execute(
-            "INSERT INTO api_keys (name, prefix, key_sha256, created_at) VALUES (?, ?, ?, ?)",
-            (name, key[:12], _sha256(key), utc_now()),
-        )
+        conn = self.connect()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute(
+                "INSERT INTO api_keys (name, prefix, key_sha256, created_at) VALUES (?, ?, ?, ?)",
+                (name, key[:12], _sha256(key), utc_now()),
+            )
+            conn.execute(
+                "INSERT INTO settings (key, value, updated_at) VALUES ('auth', 'on', ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = 'on', updated_at = excluded.updated_at",
+                (utc_now(),),
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
         return key
+
+    def auth_required(self) -> bool:
+        """Whether the server demands a key: on once any key was created, until `set_auth(False)` turns it off.
+
+        Fail closed: revoking every key never opens the server; with auth on and no active key every request is
+        refused until a key is created or the operator runs `microgpt keys auth off`.
+        """
+        return self.setting("auth") == "on"
+
+    def set_auth(self, on: bool) -> None:
+        """Record the operator's choice: `microgpt keys auth on|off`."""
+        self.set_setting("auth", "on" if on else "off")
 
     def check_key(self, key: str) -> bool:
         row = (
@@ -207,6 +315,7 @@ class Store(ReviewQueue):
         return row is not None
 
     def any_keys(self) -> bool:
+        """Whether an active (not revoked) key exists — not whether auth is on: see `auth_required`."""
         return self.connect().execute("SELECT 1 FROM api_keys WHERE revoked_at IS NULL LIMIT 1").fetchone() is not None
 
     def revoke_key(self, name_or_prefix: str) -> int:
@@ -232,7 +341,7 @@ def prediction_row(
     latency_ms: float | None,
     keep_text: bool = True,
 ) -> tuple[Any, ...]:
-    """One `predictions` row, its first column a new request id."""
+    """One `predictions` row, its first column a new request id (texts are checked for lone surrogates first)."""
     return (
         uuid.uuid4().hex, module, version, text if keep_text else None, _sha256(text),
         json.dumps(output, ensure_ascii=False), confidence, latency_ms, utc_now(),

@@ -70,4 +70,15 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX teacher_labels_module ON teacher_labels (module, id);
     """,
+    # 3: recorded settings (auth on/off survives revoking every key), and a hash for feedback kept without its text
+    """
+    CREATE TABLE settings (
+        key        TEXT PRIMARY KEY,
+        value      TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    ALTER TABLE feedback ADD COLUMN text_sha256 TEXT;   -- set when the server keeps only hashes (--hash-texts)
+    INSERT INTO settings (key, value, updated_at)
+        SELECT 'auth', 'on', strftime('%Y-%m-%dT%H:%M:%SZ', 'now') WHERE EXISTS (SELECT 1 FROM api_keys);
+    """,
 ]

@@ -10,20 +10,24 @@ A version is promoted only after it loads and predicts; a crash at any point lea
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import re
 import shutil
+import stat
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from microgpt.errors import ConfigError, MicroGPTError, ModuleFormatError
-from microgpt.module import read_manifest
+from microgpt.module import load_errors, read_manifest
 
-NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}\Z")  # \Z, not $: "evil\n" must not pass
 
 
 class RegistryError(MicroGPTError, LookupError):
@@ -64,6 +68,9 @@ class Registry:
         if not self.root.is_dir():
             return []
         return sorted(p.name for p in self.root.iterdir() if p.is_dir() and NAME.match(p.name))
+
+    def _lock(self, name: str) -> contextlib.AbstractContextManager[None]:
+        return _flock(self._folder(name) / ".lock")
 
     def versions(self, name: str) -> list[VersionInfo]:
         folder = self._folder(name)
@@ -119,7 +126,9 @@ class Registry:
     def load(self, name: str, version: int | None = None) -> Any:
         from microgpt.task import load
 
-        return load(self.path(name, version))
+        path = self.path(name, version)
+        with load_errors(path):
+            return load(path)
 
     # ---- writing -------------------------------------------------------------------------------------------
     def add(self, module_dir: str | Path, name: str, promote: bool | None = None) -> int:
@@ -131,17 +140,22 @@ class Registry:
         check_name(name)
         source = Path(module_dir)
         read_manifest(source, verify=True)  # refuse a corrupt module before copying anything
+        _refuse_links(source)
         folder = self.root / name
         folder.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=".add-", dir=folder))
         try:
-            shutil.copytree(source, staging, dirs_exist_ok=True)
-            version = self._claim_version(folder, staging)
+            shutil.copytree(source, staging, symlinks=True, dirs_exist_ok=True)  # never follow a link
+            _refuse_links(staging)  # the source may have changed while we copied
+            read_manifest(staging, verify=True)
+            _check_loads(staging, name)  # a module that does not load never gets a version number
+            with self._lock(name):  # one add at a time decides whether it is the first (and promoted)
+                version = self._claim_version(folder, staging)
+                if promote or (promote is None and self.current(name) is None):
+                    self._promote(name, version)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
-        if promote or (promote is None and self.current(name) is None):
-            self.promote(name, version)
         return version
 
     def _claim_version(self, folder: Path, staging: Path) -> int:
@@ -157,23 +171,32 @@ class Registry:
         raise RegistryError(f"could not allocate a version under {folder}", hint="retry; is something else writing?")
 
     def promote(self, name: str, version: int) -> None:
-        """Point `current` at `version`, after checking it loads and predicts."""
+        """Point `current` at `version`, after checking it loads and predicts finite confidences."""
+        with self._lock(name):
+            self._promote(name, version)
+
+    def _promote(self, name: str, version: int) -> None:
         path = self.path(name, version)
+        history = self._history(name)  # a corrupt history fails here, before the pointer moves
         try:
             model = self.load(name, version)
-            model.predict(["registry smoke test"])
+            with load_errors(path):
+                smoke_test(model)
         except MicroGPTError as err:
             raise RegistryError(
                 f"refusing to promote {name} v{version}: it does not load ({err.message})",
                 hint="retrain it and `microgpt modules add` the new module",
             ) from None
         self._write_pointer(name, version)
-        history = self._history(name)
         history.append({"version": version, "at": utc_now()})
         self._write_json(path.parent / "history.json", history)
 
     def rollback(self, name: str) -> int:
         """Re-promote the version that was current before the present one; returns it."""
+        with self._lock(name):
+            return self._rollback(name)
+
+    def _rollback(self, name: str) -> int:
         folder = self._folder(name)
         current = self.current(name)
         history = self._history(name)
@@ -213,10 +236,21 @@ class Registry:
         return folder
 
     def _history(self, name: str) -> list[dict[str, Any]]:
+        path = self._folder(name) / "history.json"
         try:
-            return list(json.loads((self._folder(name) / "history.json").read_text()))
+            history = json.loads(path.read_text())
         except FileNotFoundError:
             return []
+        except (ValueError, UnicodeDecodeError):
+            history = None
+        if not isinstance(history, list) or not all(
+            isinstance(h, dict) and isinstance(h.get("version"), int) for h in history
+        ):
+            raise RegistryError(
+                f"{path} is corrupt (not a list of promotions)",
+                hint=f"delete it (rollback then starts afresh) and promote again: microgpt modules promote {name} N",
+            )
+        return history
 
     def _write_pointer(self, name: str, version: int) -> None:
         self._write_text(self._folder(name) / "CURRENT", f"{version}\n")
@@ -235,8 +269,57 @@ class Registry:
         os.replace(tmp, path)
 
 
+@contextlib.contextmanager
+def _flock(path: Path) -> Iterator[None]:
+    """An exclusive lock between processes (released when the file closes, even if the holder is killed)."""
+    with open(path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        yield
+
+
+def smoke_test(model: Any) -> None:
+    """One prediction; a classifier or tagger must give finite probabilities (NaN weights answer null)."""
+    import numpy as np
+
+    model.predict(["registry smoke test"])
+    if getattr(model, "task", None) in ("classify", "tag"):
+        proba = np.asarray(model.predict_proba(["registry smoke test", "hello"]))
+        if not np.isfinite(proba).all():
+            raise ModuleFormatError(
+                "it predicts NaN or infinite confidences", hint="the weights are damaged or training diverged"
+            )
+
+
+def _check_loads(path: Path, name: str) -> None:
+    from microgpt.task import load
+
+    try:
+        with load_errors(path):
+            smoke_test(load(path))
+    except MicroGPTError as err:
+        raise ModuleFormatError(
+            f"refusing to add {name}: the module does not load ({err.message})",
+            hint="retrain it (microgpt train DATA --out DIR) and add the new directory",
+        ) from None
+
+
+def _refuse_links(root: Path) -> None:
+    """Refuse a module directory holding symlinks, FIFOs or devices: copying one could hang (/dev/zero) or pull
+    a file from elsewhere (/etc/passwd) into the registry."""
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        for entry in [*dirnames, *filenames]:
+            p = Path(dirpath) / entry
+            mode = os.lstat(p).st_mode
+            if stat.S_ISLNK(mode) or not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+                kind = "a symlink" if stat.S_ISLNK(mode) else "not a regular file"
+                raise ModuleFormatError(
+                    f"{p} is {kind}; refusing to add a module that contains one",
+                    hint="copy the real files into the module directory (or remove the link) and add it again",
+                )
+
+
 def check_name(name: str) -> None:
-    if not NAME.match(name):
+    if not isinstance(name, str) or not NAME.match(name):
         raise ConfigError(
             f"invalid module name {name!r}",
             hint="use lower-case letters, digits, '-' and '_' (up to 64, starting with a letter or digit)",

@@ -6,6 +6,7 @@ failed) and the fallback model's answers. Both become training data through `Sto
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 import uuid
@@ -15,6 +16,14 @@ from microgpt.errors import DataError, StoreError
 from microgpt.store.registry import utc_now
 
 REVIEW_STATUSES = ("pending", "resolved", "skipped")
+# What a review item or teacher label keeps instead of the text when the store keeps only hashes (--hash-texts).
+HASHED_PREFIX = "sha256:"
+
+
+def _kept(store: object, text: str) -> str:
+    if getattr(store, "keep_texts", True):
+        return text
+    return HASHED_PREFIX + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 class ReviewNotFoundError(StoreError, LookupError):
@@ -55,7 +64,7 @@ class ReviewQueue:
             "INSERT INTO review_queue (id, module, version, text, prediction, confidence, reason, status, created_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?)",
             (
-                item_id, module, version, text,
+                item_id, module, version, _kept(self, text),
                 None if prediction is None else json.dumps(prediction, ensure_ascii=False),
                 confidence, reason, utc_now(),
             ),
@@ -172,8 +181,8 @@ class ReviewQueue:
             "INSERT INTO teacher_labels (module, text, label, teacher, raw, prompt_tokens, completion_tokens, "
             "cost_usd, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
-                module, text, None if label is None else json.dumps(label, ensure_ascii=False), teacher, raw,
-                prompt_tokens, completion_tokens, cost_usd, utc_now(),
+                module, _kept(self, text), None if label is None else json.dumps(label, ensure_ascii=False), teacher,
+                raw, prompt_tokens, completion_tokens, cost_usd, utc_now(),
             ),
         )  # fmt: skip
         return int(cur.lastrowid or 0)
