@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from microgpt.cli.choices import Format
 from microgpt.store.registry import Registry
 
 app = typer.Typer(
@@ -20,7 +21,7 @@ console = Console()
 @app.command("list")
 def list_cmd(
     name: str = typer.Argument(None, help="Show one module's versions."),
-    format: str = typer.Option("table", "--format", "-f", help="table or json"),
+    format: Format = typer.Option(Format.table, "--format", "-f", help="table (human) or json (machine)."),
 ) -> None:
     """List modules, or one module's versions."""
     registry = Registry()

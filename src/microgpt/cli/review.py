@@ -12,9 +12,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from microgpt.errors import ConfigError, DataError, MicroGPTError
+from microgpt.cli.choices import Format, ReviewStatus
+from microgpt.errors import DataError, MicroGPTError
 from microgpt.module import read_manifest
-from microgpt.store.db import REVIEW_STATUSES, Store
+from microgpt.store.db import Store
 from microgpt.store.registry import Registry
 
 app = typer.Typer(
@@ -74,15 +75,12 @@ def check_labels(given: list[str], known: list[str], module: str) -> None:
 @app.command("list")
 def list_cmd(
     module: str = typer.Option(None, "--module", "-m", help="Only this module's items."),
-    status: str = typer.Option("pending", "--status", "-s", help="pending, resolved, skipped or all."),
+    status: ReviewStatus = typer.Option(ReviewStatus.pending, "--status", "-s", help="Which items to list."),
     limit: int = typer.Option(50, "--limit", "-n", help="Show at most this many (oldest first)."),
-    format: str = typer.Option("table", "--format", "-f", help="table or json"),
+    format: Format = typer.Option(Format.table, "--format", "-f", help="table (human) or json (machine)."),
 ) -> None:
     """List review items, oldest first."""
-    if format not in ("table", "json"):
-        raise ConfigError(f"unknown --format {format!r}", hint="use table or json")
-    if status != "all" and status not in REVIEW_STATUSES:
-        raise ConfigError(f"unknown --status {status!r}", hint=f"use {', '.join(REVIEW_STATUSES)} or all")
+    format, status = format.value, status.value  # type: ignore[assignment]
     store = Store()
     items = store.review_items(module, None if status == "all" else status, limit)
     if format == "json":

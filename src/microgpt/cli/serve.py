@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 
 import typer
+from rich.console import Console
+
+from microgpt.cli.choices import LogLevel
 
 
 def serve_cmd(
@@ -15,7 +18,7 @@ def serve_cmd(
     max_batch: int = typer.Option(256, help="Most texts in one predict request."),
     max_text_chars: int = typer.Option(20_000, help="Longest text accepted."),
     max_body_bytes: int = typer.Option(2_000_000, help="Largest request body accepted."),
-    log_level: str = typer.Option("warning", help="uvicorn log level."),
+    log_level: LogLevel = typer.Option(LogLevel.warning, help="uvicorn log level."),
 ) -> None:
     """Serve every promoted module under $MICROGPT_HOME over HTTP (docs at /docs)."""
     import uvicorn
@@ -28,6 +31,15 @@ def serve_cmd(
             "MICROGPT_SERVE_MAX_BODY_BYTES": str(max_body_bytes),
         }
     )
+    base = f"http://{f'[{host}]' if ':' in host else host}:{port}"
+    Console(stderr=True).print(
+        f"serving MicroGPT on [bold]{base}[/] · API docs at {base}/docs · Ctrl+C stops", highlight=False
+    )
     uvicorn.run(
-        "microgpt.serving.app:app_factory", factory=True, host=host, port=port, workers=workers, log_level=log_level
+        "microgpt.serving.app:app_factory",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level.value,
     )
