@@ -21,7 +21,7 @@ import numpy as np
 from microgpt.config import TIERS, AutoConfig, MicroConfig, NanoConfig, make_config
 from microgpt.data.records import Dataset
 from microgpt.errors import ConfigError, DataError, NotFittedError
-from microgpt.module import library_versions, read_manifest, write_module
+from microgpt.module import library_versions, read_manifest, text_digests, write_module, write_train_texts
 from microgpt.progress import Progress, no_progress
 from microgpt.routing.cascade import Policy
 
@@ -105,6 +105,7 @@ class Task:
         self.train_seconds_ = time.perf_counter() - start
         self.metrics_: dict[str, Any] = {}
         self.policy_: Policy | None = None  # set on held-out data with set_policy / `microgpt policy`
+        self.train_texts_ = text_digests(data.texts)
         self.data_info_ = {
             "fingerprint": data.fingerprint(),
             "n_examples": len(data),
@@ -188,7 +189,11 @@ class Task:
             "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             **self._manifest_extra(),
         }
-        write_module(path, manifest, self._write_parts)
+        def write_parts(directory: Path) -> None:
+            self._write_parts(directory)
+            write_train_texts(directory, getattr(self, "train_texts_", None))  # for evaluate's overlap warning
+
+        write_module(path, manifest, write_parts)
         self.path_ = path
         return path
 

@@ -28,6 +28,7 @@ from microgpt.errors import ConfigError, DataError
 from microgpt.extract.normalize import Money, fold, normalize, to_json
 from microgpt.extract.schema import Schema, infer_schema, parse_schema, schema_to_json
 from microgpt.extract.spans import check_spans, snap, spans_from_fields
+from microgpt.module import text_digests
 from microgpt.progress import Progress, no_progress
 from microgpt.tasks.base import Task, check_text, load_engine
 
@@ -134,6 +135,7 @@ class Extractor(Task):
         self.train_seconds_ = time.perf_counter() - start
         self.metrics_: dict[str, Any] = {}
         counts = Counter(s.label for spans in gold for s in spans)
+        self.train_texts_ = text_digests(data.texts)  # microgpt.module: for evaluate's overlap warning
         self.data_info_ = {
             "fingerprint": data.fingerprint(),
             "n_examples": len(data),

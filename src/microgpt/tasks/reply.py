@@ -28,6 +28,7 @@ from typing import Any, ClassVar
 from microgpt.config import NanoConfig, TinyGPTConfig, make_config
 from microgpt.data.records import Dataset, Example
 from microgpt.errors import ConfigError, DataError
+from microgpt.module import text_digests
 from microgpt.progress import Progress, no_progress
 from microgpt.reply.draft import Draft, DraftStream
 from microgpt.reply.placeholders import templatize
@@ -113,6 +114,7 @@ class Replier(Task):
         self.router_: Any = self._fit_intents(messages, labels, nano_cfg) if route else None
         self.auto_report_ = None
         self.metrics_: dict[str, Any] = {}
+        self.train_texts_ = text_digests(data.texts)  # microgpt.module: for evaluate's overlap warning
         self.data_info_ = {
             "fingerprint": data.fingerprint(),
             "n_examples": len(data),
