@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from microgpt.errors import MicroGPTError
+from microgpt.errors import EXTRAS, MicroGPTError
 
 app = typer.Typer(
     name="microgpt",
@@ -178,6 +178,11 @@ def main(argv: list[str] | None = None) -> None:
     except usage as exc:
         message, hint = usage_hint(exc)
         _fail(message, hint, 2)
+    except ModuleNotFoundError as err:  # an optional extra missing where no library guard caught it
+        package = (err.name or "").split(".")[0]
+        if package not in EXTRAS:
+            raise
+        _fail(f"this needs {package}, which is not installed", f"pip install 'microgpt[{EXTRAS[package]}]'", 1)
     except click_errors as exc:
         _fail(exc.format_message(), None, getattr(exc, "exit_code", 1))  # type: ignore[attr-defined]
     sys.exit(rc if isinstance(rc, int) else 0)

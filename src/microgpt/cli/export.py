@@ -10,6 +10,7 @@ from rich.console import Console
 
 from microgpt.cli.choices import ExportFormat
 from microgpt.data.readers import read_examples
+from microgpt.errors import requires_extra
 from microgpt.export.onnx import export_onnx
 
 
@@ -22,6 +23,7 @@ def export_cmd(
 ) -> None:
     """Add ONNX graph(s) to a module; `microgpt.load` and the server then run it through ONNX Runtime."""
     dataset = read_examples(data, min_per_label=0) if data else None
-    report = export_onnx(module, int8=int8, data=dataset, force=force)
+    with requires_extra("ONNX export"):
+        report = export_onnx(module, int8=int8, data=dataset, force=force)
     Console(stderr=True).print(f"exported {'int8' if int8 else 'fp32'} ONNX into {module}")
     typer.echo(json.dumps(report))

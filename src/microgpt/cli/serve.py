@@ -33,7 +33,7 @@ def serve_cmd(
     )
     base = f"http://{f'[{host}]' if ':' in host else host}:{port}"
     Console(stderr=True).print(
-        f"serving MicroGPT on [bold]{base}[/] · API docs at {base}/docs · Ctrl+C stops", highlight=False
+        f"serving MicroGPT on [bold]{base}[/] · API docs at {base}/docs · Ctrl+C stops", highlight=False, soft_wrap=True
     )
     uvicorn.run(
         "microgpt.serving.app:app_factory",

@@ -20,7 +20,7 @@ import numpy as np
 
 from microgpt.config import TIERS, AutoConfig, MicroConfig, NanoConfig, make_config
 from microgpt.data.records import Dataset
-from microgpt.errors import ConfigError, DataError, NotFittedError
+from microgpt.errors import ConfigError, DataError, NotFittedError, requires_extra
 from microgpt.module import library_versions, read_manifest, text_digests, write_module, write_train_texts
 from microgpt.progress import Progress, no_progress
 from microgpt.routing.cascade import Policy
@@ -120,7 +120,8 @@ class Task:
 
             return NanoEngine(nano_cfg, seed=self.seed)
         if tier == "micro":
-            from microgpt.tiers.micro import MicroEngine
+            with requires_extra("the micro tier"):
+                from microgpt.tiers.micro import MicroEngine
 
             return MicroEngine(micro_cfg, seed=self.seed)
         raise ConfigError(f"unknown tier {tier!r}", hint=f"use one of: {', '.join(TIERS)}")
@@ -189,6 +190,7 @@ class Task:
             "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             **self._manifest_extra(),
         }
+
         def write_parts(directory: Path) -> None:
             self._write_parts(directory)
             write_train_texts(directory, getattr(self, "train_texts_", None))  # for evaluate's overlap warning
@@ -256,7 +258,8 @@ def load_engine(tier: str, path: Path, engines: dict[str, str]) -> Any:
     if tier not in engines:
         raise ConfigError(f"module at {path} has unknown tier {tier!r}", hint="upgrade microgpt or retrain the module")
     module, _, name = engines[tier].partition(":")
-    return getattr(importlib.import_module(module), name).load(path)
+    with requires_extra(f"the {tier} module at {path}"):
+        return getattr(importlib.import_module(module), name).load(path)
 
 
 def load(path: str | Path) -> Task:

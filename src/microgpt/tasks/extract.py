@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 
 from microgpt.config import MicroConfig, NanoConfig
 from microgpt.data.records import Dataset, Example, Span
-from microgpt.errors import ConfigError, DataError
+from microgpt.errors import ConfigError, DataError, requires_extra
 from microgpt.extract.normalize import Money, fold, normalize, to_json
 from microgpt.extract.schema import Schema, infer_schema, parse_schema, schema_to_json
 from microgpt.extract.spans import check_spans, snap, spans_from_fields
@@ -128,7 +128,8 @@ class Extractor(Task):
 
             self.engine_: Any = CrfEngine(nano_cfg, seed=self.seed).fit(texts, gold, contexts_, progress)
         else:
-            from microgpt.tiers.token_micro import TokenMicroEngine
+            with requires_extra("micro extraction"):
+                from microgpt.tiers.token_micro import TokenMicroEngine
 
             self.engine_ = TokenMicroEngine(micro_cfg, seed=self.seed).fit(texts, gold, contexts_, progress)
         self.auto_report_ = None

@@ -27,7 +27,7 @@ from typing import Any, ClassVar
 
 from microgpt.config import NanoConfig, TinyGPTConfig, make_config
 from microgpt.data.records import Dataset, Example
-from microgpt.errors import ConfigError, DataError
+from microgpt.errors import ConfigError, DataError, requires_extra
 from microgpt.module import text_digests
 from microgpt.progress import Progress, no_progress
 from microgpt.reply.draft import Draft, DraftStream
@@ -102,7 +102,8 @@ class Replier(Task):
 
             self.engine_: Any = RetrievalEngine(nano_cfg, seed=self.seed)
         else:
-            from microgpt.tiers.tinygpt_engine import TinyGPTEngine
+            with requires_extra("micro reply drafting (tinygpt)"):
+                from microgpt.tiers.tinygpt_engine import TinyGPTEngine
 
             self.engine_ = TinyGPTEngine(micro_cfg, seed=self.seed)
         self.engine_.fit(messages, replies, labels if has_intents else None, progress)
