@@ -37,7 +37,10 @@ def text_digests(texts: Any) -> bytes:
     return b"".join(sorted(digests))
 
 
-def write_train_texts(directory: Path, digests: bytes | None) -> None:
+def write_train_texts(directory: Path, digests: bytes | None, loaded_from: Path | None = None) -> None:
+    """Write the digests of a fitted model, or carry over those of the module a loaded model came from."""
+    if digests is None and loaded_from is not None and (Path(loaded_from) / TRAIN_TEXTS).is_file():
+        digests = (Path(loaded_from) / TRAIN_TEXTS).read_bytes()
     if digests is not None:
         (Path(directory) / TRAIN_TEXTS).write_bytes(digests)
 

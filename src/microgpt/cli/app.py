@@ -138,7 +138,8 @@ def usage_hint(exc: Any) -> tuple[str, str]:
         return message, f"did you mean {guess!r}? ({more})"
     if ctx is not None:
         usage = " ".join(ctx.get_usage().split()).replace(ctx.command_path, path, 1)
-        usage = re.sub(r"[{\[](\w+)[}\]]", lambda m: f"[{m.group(1).upper()}]", usage)
+        usage = re.sub(r"\{(\w+)\}", lambda m: m.group(1).upper(), usage)  # typer 0.29 writes {data}
+        usage = re.sub(r"\[([a-z_]+)\]", lambda m: f"[{m.group(1).upper()}]", usage)
         return message, f"{usage[0].lower()}{usage[1:]} — {more}"
     return message, more
 

@@ -193,7 +193,8 @@ class Task:
 
         def write_parts(directory: Path) -> None:
             self._write_parts(directory)
-            write_train_texts(directory, getattr(self, "train_texts_", None))  # for evaluate's overlap warning
+            # for evaluate's overlap warning; a loaded model carries its module's over
+            write_train_texts(directory, getattr(self, "train_texts_", None), getattr(self, "path_", None))
 
         write_module(path, manifest, write_parts)
         self.path_ = path
