@@ -236,3 +236,10 @@ def test_issue_12_llm_prices_are_per_1m_tokens_and_the_old_names_still_read(monk
     with caplog.at_level(logging.WARNING, logger="microgpt.routing.fallback"):
         config = FallbackConfig.from_env()
     assert config.price_in_per_1m == pytest.approx(0.15) and "MICROGPT_LLM_PRICE_IN_PER_1M" in caplog.text
+
+
+def test_issue_12_shell_completion_completes_commands_and_choices():
+    env = {**os.environ, "_MICROGPT_COMPLETE": "complete_bash", "COMP_WORDS": "microgpt train x.csv --tier ",
+           "COMP_CWORD": "4"}  # fmt: skip
+    proc = subprocess.run([sys.executable, "-m", "microgpt"], env=env, capture_output=True, text=True, timeout=120)
+    assert proc.stdout.split() == ["nano", "micro", "auto"], proc.stderr

@@ -163,8 +163,8 @@ def main(argv: list[str] | None = None) -> None:
     no_args = _classes("NoArgsIsHelpError")
     usage = _classes("UsageError")
     click_errors = _classes("ClickException")
-    aborts = (typer.Abort, *_classes("Abort"))
-    exits = (typer.Exit, *_classes("Exit"))
+    aborts: tuple[type[BaseException], ...] = (typer.Abort, *_classes("Abort"))
+    exits: tuple[type[BaseException], ...] = (typer.Exit, *_classes("Exit"))
     try:
         rc = app(args=args, prog_name="microgpt", standalone_mode=False)
     except MicroGPTError as err:

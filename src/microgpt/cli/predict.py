@@ -73,7 +73,7 @@ def predict_cmd(
         _check_context(model, context)
     if whole and model.task != "extract":
         raise ConfigError("--whole reads whole documents for extractors", hint=f"{module} is a {model.task} module")
-    gen = {"max_new_tokens": max_new_tokens if max_new_tokens is not None else max_tokens}
+    gen: dict[str, Any] = {"max_new_tokens": max_new_tokens if max_new_tokens is not None else max_tokens}
     gen |= {"temperature": temperature, "top_p": top_p, "seed": seed}
     gen |= {"guidance": guidance} if guidance is not None else {}
     fields = _fields(field or [])
