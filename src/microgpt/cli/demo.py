@@ -14,13 +14,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from microgpt.api import train
 from microgpt.cli.choices import Tier
 from microgpt.cli.progress import progress_bar
 from microgpt.data.readers import read_examples
 from microgpt.data.splits import train_test_split
 from microgpt.errors import DataError
-from microgpt.evaluation.report import evaluate
 
 NEW_MESSAGES = [
     "hi, you charged my card twice for the same order, please fix",
@@ -65,6 +63,9 @@ def demo_cmd(
 ) -> None:
     """Train → evaluate → predict on the embedded examples (help-desk routing, booking and invoice fields, reply
     drafts), offline."""
+    from microgpt.api import train
+    from microgpt.evaluation.report import evaluate
+
     console = Console()
     tier, extract_tier, reply_tier = tier.value, extract_tier.value, reply_tier.value  # type: ignore[assignment]
     path = data or example_path("helpdesk.csv")
@@ -103,6 +104,9 @@ def demo_cmd(
 
 
 def _extract_demo(console: Console, tier: str, bookings_out: Path, invoices_out: Path) -> None:
+    from microgpt.api import train
+    from microgpt.evaluation.report import evaluate
+
     today = datetime.date.today()
     for name, schema, out, new in (
         ("bookings.jsonl", "date:date, time:time, people:count, name, phone", bookings_out, NEW_BOOKINGS),
@@ -136,6 +140,9 @@ def _extract_demo(console: Console, tier: str, bookings_out: Path, invoices_out:
 
 
 def _reply_demo(console: Console, tier: str, out: Path) -> None:
+    from microgpt.api import train
+    from microgpt.evaluation.report import evaluate
+
     path = example_path("replies.jsonl")
     dataset = read_examples(path, task="reply")
     train_part, test_part = train_test_split(dataset, test_fraction=0.2, seed=0)

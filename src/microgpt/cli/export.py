@@ -11,7 +11,6 @@ from rich.console import Console
 from microgpt.cli.choices import ExportFormat
 from microgpt.data.readers import read_examples
 from microgpt.errors import requires_extra
-from microgpt.export.onnx import export_onnx
 
 
 def export_cmd(
@@ -22,6 +21,8 @@ def export_cmd(
     force: bool = typer.Option(False, "--force", help="Keep the export even if the check fails."),
 ) -> None:
     """Add ONNX graph(s) to a module; `microgpt.load` and the server then run it through ONNX Runtime."""
+    from microgpt.export.onnx import export_onnx
+
     dataset = read_examples(data, min_per_label=0) if data else None
     with requires_extra("ONNX export"):
         report = export_onnx(module, int8=int8, data=dataset, force=force)

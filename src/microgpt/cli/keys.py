@@ -5,8 +5,6 @@ from __future__ import annotations
 import typer
 from rich.console import Console
 
-from microgpt.store.db import Store
-
 app = typer.Typer(help="API keys for `microgpt serve` (once any key exists, every route but health needs one).")
 console = Console()
 
@@ -14,6 +12,8 @@ console = Console()
 @app.command("create")
 def create_cmd(name: str) -> None:
     """Create a key and print it once (only its hash is kept)."""
+    from microgpt.store.db import Store
+
     key = Store().create_key(name)
     typer.echo(key)
     Console(stderr=True).print(f"created key {name!r}; store it now, it cannot be shown again")
@@ -22,6 +22,8 @@ def create_cmd(name: str) -> None:
 @app.command("revoke")
 def revoke_cmd(name: str) -> None:
     """Revoke the active key(s) with this name or prefix."""
+    from microgpt.store.db import Store
+
     n = Store().revoke_key(name)
     console.print(f"revoked {n} key(s)")
 
@@ -29,6 +31,8 @@ def revoke_cmd(name: str) -> None:
 @app.command("list")
 def list_cmd() -> None:
     """Key names, prefixes and state (never the keys)."""
+    from microgpt.store.db import Store
+
     for k in Store().keys():
         state = f"revoked {k['revoked_at']}" if k["revoked_at"] else "active"
         console.print(f"{k['name']}\t{k['prefix']}…\tcreated {k['created_at']}\t{state}")

@@ -13,8 +13,6 @@ from microgpt.cli.progress import progress_bar
 from microgpt.cli.review import find_module
 from microgpt.data.readers import read_examples
 from microgpt.errors import ConfigError
-from microgpt.routing.fallback import FallbackConfig, FallbackError, LabelTeacher, LLMClient
-from microgpt.store.db import Store
 
 console = Console(stderr=True)
 
@@ -41,6 +39,9 @@ def label_cmd(
     workers: int = typer.Option(1, "--workers", help="Calls in flight at once."),
 ) -> None:
     """Label DATA with a large model (the teacher); texts it cannot label go to the review queue, never lost."""
+    from microgpt.routing.fallback import FallbackConfig, FallbackError, LabelTeacher, LLMClient
+    from microgpt.store.db import Store
+
     if (module is None) == (labels is None):
         raise ConfigError(
             "give the label set with --module M or with --labels a,b,c (one of them)",

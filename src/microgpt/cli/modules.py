@@ -10,7 +10,6 @@ from rich.console import Console
 from rich.table import Table
 
 from microgpt.cli.choices import Format
-from microgpt.store.registry import Registry
 
 app = typer.Typer(
     help="Named, versioned modules under $MICROGPT_HOME: add, promote, roll back, remove.", no_args_is_help=True
@@ -24,6 +23,8 @@ def list_cmd(
     format: Format = typer.Option(Format.table, "--format", "-f", help="table (human) or json (machine)."),
 ) -> None:
     """List modules, or one module's versions."""
+    from microgpt.store.registry import Registry
+
     registry = Registry()
     names = [name] if name else registry.names()
     rows = [v for n in names for v in registry.versions(n)]
@@ -60,6 +61,8 @@ def add_cmd(
     promote: bool = typer.Option(None, "--promote/--no-promote", help="Make it current (default: only if first)."),
 ) -> None:
     """Copy a trained module into the registry as the next version."""
+    from microgpt.store.registry import Registry
+
     registry = Registry()
     version = registry.add(module, name, promote=promote)
     state = (
@@ -73,6 +76,8 @@ def add_cmd(
 @app.command("promote")
 def promote_cmd(name: str, version: int) -> None:
     """Make VERSION the current version of NAME (after checking it loads)."""
+    from microgpt.store.registry import Registry
+
     Registry().promote(name, version)
     console.print(f"{name}: v{version} is current")
 
@@ -80,6 +85,8 @@ def promote_cmd(name: str, version: int) -> None:
 @app.command("rollback")
 def rollback_cmd(name: str) -> None:
     """Go back to the version that was current before."""
+    from microgpt.store.registry import Registry
+
     version = Registry().rollback(name)
     console.print(f"{name}: rolled back to v{version}")
 
@@ -87,6 +94,8 @@ def rollback_cmd(name: str) -> None:
 @app.command("rm")
 def rm_cmd(name: str, version: int) -> None:
     """Remove a version that is not current."""
+    from microgpt.store.registry import Registry
+
     Registry().remove(name, version)
     console.print(f"removed {name} v{version}")
 
@@ -97,6 +106,7 @@ def feedback_cmd(name: str) -> None:
     import sys
 
     from microgpt.store.db import Store
+    from microgpt.store.registry import Registry
 
     n = Store(Registry().home / "microgpt.db").export_jsonl(name, sys.stdout)
     Console(stderr=True).print(f"{n} feedback example(s) for {name}")

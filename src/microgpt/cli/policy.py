@@ -13,7 +13,6 @@ from microgpt.cli.evaluate import warn_overlap
 from microgpt.data.readers import read_examples
 from microgpt.errors import ConfigError
 from microgpt.module import update_manifest
-from microgpt.tasks.base import load
 
 
 def policy_cmd(
@@ -27,6 +26,8 @@ def policy_cmd(
     label_col: str = typer.Option(None, "--label-col", help="Label column of DATA (default: label, category, ...)."),
 ) -> None:
     """Choose and save the confidence threshold that meets your target on held-out data."""
+    from microgpt.tasks.base import load
+
     model = load(module)
     if model.task != "classify":
         raise ConfigError(f"{module} is a {model.task} module", hint="cascade policies apply to classifiers for now")

@@ -9,14 +9,12 @@ from typing import Any
 import typer
 from rich.console import Console
 
-from microgpt.api import train
 from microgpt.cli.choices import DateOrder, Task, Tier
 from microgpt.cli.evaluate import print_metrics
 from microgpt.cli.progress import progress_bar
 from microgpt.data.readers import read_examples
 from microgpt.data.splits import train_test_split
 from microgpt.errors import ConfigError
-from microgpt.evaluation.report import evaluate
 
 console = Console(stderr=True)
 
@@ -53,6 +51,9 @@ def train_cmd(
     ),
 ) -> None:
     """Train a model on DATA and save it as a module directory."""
+    from microgpt.api import train
+    from microgpt.evaluation.report import evaluate
+
     task_name, tier_name = task.value, tier.value
     settings: dict[str, dict[str, object]] = {"nano": {}, "micro": {}, "auto": {}}
     if config:
