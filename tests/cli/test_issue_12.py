@@ -69,7 +69,7 @@ def test_issue_12_our_errors_exit_1_and_verbose_shows_the_traceback(tmp_path):
     assert verbose.returncode == 1 and "Traceback" in verbose.stderr
 
 
-def test_issue_12_version_completion_choices_and_help_on_every_option():
+def test_issue_12_version_completion_choices_and_help_on_every_option_and_argument():
     proc = run("--version")
     assert proc.returncode == 0 and proc.stdout.strip() == f"microgpt {microgpt.__version__}"
     assert "--install-completion" in run("--help").stdout
@@ -84,7 +84,7 @@ def test_issue_12_version_completion_choices_and_help_on_every_option():
 
     def walk(command, path):
         for param in command.params:
-            if param.param_type_name == "option" and not param.hidden and not (param.help or "").strip():
+            if not getattr(param, "hidden", False) and not (getattr(param, "help", None) or "").strip():
                 missing.append(f"{path} {param.opts[0]}")
         for name, sub in getattr(command, "commands", {}).items():
             walk(sub, f"{path} {name}")

@@ -10,7 +10,7 @@ console = Console()
 
 
 @app.command("create")
-def create_cmd(name: str) -> None:
+def create_cmd(name: str = typer.Argument(..., help="Who the key is for, e.g. my-app.")) -> None:
     """Create a key and print it once (only its hash is kept)."""
     from microgpt.store.db import Store
 
@@ -20,7 +20,7 @@ def create_cmd(name: str) -> None:
 
 
 @app.command("revoke")
-def revoke_cmd(name: str) -> None:
+def revoke_cmd(name: str = typer.Argument(..., help="The name the key was created with.")) -> None:
     """Revoke the active key(s) with this name or prefix."""
     from microgpt.store.db import Store
 

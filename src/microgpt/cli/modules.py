@@ -74,7 +74,10 @@ def add_cmd(
 
 
 @app.command("promote")
-def promote_cmd(name: str, version: int) -> None:
+def promote_cmd(
+    name: str = typer.Argument(..., help="Registry name, e.g. ticket-router."),
+    version: int = typer.Argument(..., help="Version number (see `microgpt modules list NAME`)."),
+) -> None:
     """Make VERSION the current version of NAME (after checking it loads)."""
     from microgpt.store.registry import Registry
 
@@ -83,7 +86,7 @@ def promote_cmd(name: str, version: int) -> None:
 
 
 @app.command("rollback")
-def rollback_cmd(name: str) -> None:
+def rollback_cmd(name: str = typer.Argument(..., help="Registry name, e.g. ticket-router.")) -> None:
     """Go back to the version that was current before."""
     from microgpt.store.registry import Registry
 
@@ -92,7 +95,10 @@ def rollback_cmd(name: str) -> None:
 
 
 @app.command("rm")
-def rm_cmd(name: str, version: int) -> None:
+def rm_cmd(
+    name: str = typer.Argument(..., help="Registry name, e.g. ticket-router."),
+    version: int = typer.Argument(..., help="Version number (see `microgpt modules list NAME`)."),
+) -> None:
     """Remove a version that is not current."""
     from microgpt.store.registry import Registry
 
@@ -101,7 +107,7 @@ def rm_cmd(name: str, version: int) -> None:
 
 
 @app.command("feedback")
-def feedback_cmd(name: str) -> None:
+def feedback_cmd(name: str = typer.Argument(..., help="Registry name, e.g. ticket-router.")) -> None:
     """Print NAME's collected feedback as training JSONL (text + label/labels) on stdout."""
     import sys
 
