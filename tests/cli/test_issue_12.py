@@ -75,6 +75,8 @@ def test_issue_12_version_completion_choices_and_help_on_every_option_and_argume
     assert "--install-completion" in run("--help").stdout
     train_help = run("train", "--help").stdout
     assert "nano|micro|auto" in train_help and "classify|tag|extract|reply" in train_help
+    predict_help = run("predict", "--help").stdout  # one name with REST (max_new_tokens); the old one hidden
+    assert "--max-new-tokens" in predict_help and "--max-tokens " not in predict_help
     import typer
 
     from microgpt.cli.app import _register, app
