@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 import microgpt
+from microgpt.data import datasets
 from microgpt.data.records import Dataset
+from microgpt.errors import DataError
 
 ROOT = Path(__file__).resolve().parents[1]
 HELPDESK = ROOT / "examples" / "helpdesk.csv"
@@ -18,6 +20,24 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 # A few micro training steps are enough to test the contract; real numbers live in bench/.
 TINY_MICRO = {"max_steps": 4, "batch_size": 16, "ensemble_nano": False, "max_length": 32}
+
+
+def require_data() -> Path:
+    """The benchmark data folder, or a skip naming MICROGPT_DATA_DIR — a failure when `CI` is set, since CI has the
+    data and a silently skipped test there would hide a broken loader."""
+    try:
+        return datasets.data_dir()
+    except DataError as err:
+        reason = f"needs the benchmark data: set MICROGPT_DATA_DIR=/path/to/shared/data ({err.message})"
+        if os.environ.get("CI"):
+            pytest.fail(f"CI is set, so the data must be there: {reason}", pytrace=False)
+        pytest.skip(reason)
+
+
+@pytest.fixture
+def needs_data() -> Path:
+    """Use in a test that reads the shared benchmark sets (a fresh clone has none: the test skips)."""
+    return require_data()
 
 
 @pytest.fixture(scope="session")

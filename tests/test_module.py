@@ -28,7 +28,7 @@ def test_manifest_records_what_a_user_needs(nano_model, tmp_path):
     assert len(manifest["data"]["fingerprint"]) == 64 and manifest["data"]["n_examples"] == 300
     assert manifest["config"]["nano"]["c"] == 1.0
     assert {"python", "numpy", "scikit-learn"} <= set(manifest["versions"])
-    assert set(manifest["files"]) == {"nano.json", "nano.safetensors"}
+    assert set(manifest["files"]) == {"nano.json", "nano.safetensors", "train_texts.sha1"}  # digests: issue 12
     assert not any(p.suffix in (".pkl", ".pickle", ".joblib") for p in (tmp_path / "m").rglob("*"))
 
 

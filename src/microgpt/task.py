@@ -24,8 +24,8 @@ from pydantic import BaseModel
 
 from microgpt.config import make_config
 from microgpt.data.records import Dataset
-from microgpt.errors import ConfigError, DataError, NotFittedError
-from microgpt.module import library_versions, load_errors, read_manifest, write_module
+from microgpt.errors import ConfigError, DataError, NotFittedError, requires_extra
+from microgpt.module import library_versions, load_errors, read_manifest, text_digests, write_module, write_train_texts
 from microgpt.progress import Progress, no_progress
 
 log = logging.getLogger(__name__)
@@ -57,14 +57,8 @@ class Tier:
 
     def engine_class(self) -> Any:
         module, _, name = self.engine.partition(":")
-        try:
+        with requires_extra(f"the {name} engine"):  # a tier whose extra is not installed says which pip install
             return getattr(importlib.import_module(module), name)
-        except ImportError as err:
-            missing = err.name or "a dependency"
-            raise ConfigError(
-                f"this tier needs {missing}, which is not installed",
-                hint="pip install 'microgpt[all]' (or the extra named in the README for this tier)",
-            ) from err
 
 
 class Task:
@@ -73,6 +67,7 @@ class Task:
     task: ClassVar[str] = ""
     tiers: ClassVar[dict[str, Tier]] = {}
     options: ClassVar[tuple[str, ...]] = ()  # keyword options `results` takes (REST/CLI refuse the others)
+    teacher_labels: ClassVar[bool] = False  # whether an LLM teacher can label its data (one label a text)
     metric: ClassVar[str] = ""  # the headline metric of `evaluation` (what `score` returns, what retraining compares)
 
     def __init__(self, tier: str = "nano", *, nano: Any = None, micro: Any = None, seed: int = 0) -> None:
@@ -140,6 +135,7 @@ class Task:
         self.engine_ = self._fit_engine(data, progress)
         self.train_seconds_ = time.perf_counter() - start
         self.metrics_: dict[str, Any] = {}
+        self.train_texts_: bytes | None = text_digests(data.texts)  # what `evaluate` checks held-out data against
         self.data_info_ = {"fingerprint": data.fingerprint(), "n_examples": len(data), **self._data_info(data)}
         self.path_: Path | None = None
         return self
@@ -239,7 +235,12 @@ class Task:
             "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             **self._manifest_extra(),
         }
-        write_module(path, manifest, self._write_parts)
+
+        def write_parts(directory: Path) -> None:
+            self._write_parts(directory)
+            write_train_texts(directory, getattr(self, "train_texts_", None), getattr(self, "path_", None))
+
+        write_module(path, manifest, write_parts)
         self.path_ = path
         return path
 
@@ -262,7 +263,8 @@ class Task:
             raise ConfigError(
                 f"module at {path} has unknown tier {tier!r}", hint="upgrade microgpt or retrain the module"
             )
-        model.engine_ = cls.tiers[tier].engine_class().load(path)
+        with requires_extra(f"the {tier} module at {path}"):
+            model.engine_ = cls.tiers[tier].engine_class().load(path)
         model._restore_state(path, manifest)
         return model
 

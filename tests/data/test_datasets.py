@@ -1,4 +1,7 @@
-"""Loaders for the shared public sets read them in place (never copied), with the documented counts."""
+"""Loaders for the shared public sets read them in place (never copied), with the documented counts.
+
+Tests that read the sets take the `needs_data` fixture: they skip on a fresh clone (naming MICROGPT_DATA_DIR) and
+fail under CI, where the data must be present."""
 
 from __future__ import annotations
 
@@ -8,13 +11,13 @@ from microgpt import DataError
 from microgpt.data import datasets
 
 
-def test_banking77_counts():
+def test_banking77_counts(needs_data):
     train, test = datasets.banking77("train"), datasets.banking77("test")
     assert len(train) == 10_003 and len(test) == 3_080
     assert len(train.label_counts()) == 77
 
 
-def test_cfpb_and_nlupp():
+def test_cfpb_and_nlupp(needs_data):
     assert len(datasets.cfpb("train")) == 700 and len(datasets.cfpb("test")) == 300
     nlupp = datasets.nlupp("banking", range(10))
     assert nlupp.is_multilabel and len(nlupp.label_counts()) == 48
@@ -30,3 +33,17 @@ def test_data_dir_override_and_errors(monkeypatch, tmp_path):
         datasets.banking77()
     with pytest.raises(DataError, match="no split 'dev'"):
         datasets.cfpb("dev")
+
+
+def test_issue_12_missing_data_skips_naming_the_variable_and_fails_under_ci(monkeypatch, tmp_path):
+    from tests.conftest import require_data
+
+    monkeypatch.setenv("MICROGPT_DATA_DIR", str(tmp_path / "absent"))
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="MICROGPT_DATA_DIR"):
+        require_data()
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI is set"):
+        require_data()
+    monkeypatch.setenv("MICROGPT_DATA_DIR", str(tmp_path))
+    assert require_data() == tmp_path

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 import microgpt
-from microgpt.routing.cascade import Policy
+from microgpt.policy import Policy
 from microgpt.store.db import Store
 from microgpt.store.registry import Registry
 from tests.serving.test_server import Server, free_port

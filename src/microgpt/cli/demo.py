@@ -14,12 +14,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from microgpt.api import train
+from microgpt.cli.choices import Tier
 from microgpt.cli.progress import progress_bar
 from microgpt.data.readers import read_examples
 from microgpt.data.splits import train_test_split
 from microgpt.errors import DataError
-from microgpt.evaluation.report import evaluate
 
 NEW_MESSAGES = [
     "hi, you charged my card twice for the same order, please fix",
@@ -54,17 +53,21 @@ def example_path(name: str) -> Path:
 
 
 def demo_cmd(
-    tier: str = typer.Option("auto", help="nano, micro or auto (trains both and keeps the better)."),
+    tier: Tier = typer.Option(Tier.auto, help="nano, micro or auto (trains both and keeps the better)."),
     data: Path = typer.Option(None, help="Labelled data to use instead of examples/helpdesk.csv."),
     out: Path = typer.Option(Path("runs/demo-helpdesk"), help="Where to save the trained module."),
-    extract_tier: str = typer.Option("nano", help="Tier for the extraction part (nano: a CRF, trains in a second)."),
+    extract_tier: Tier = typer.Option(Tier.nano, help="Tier for the extraction part (nano: a CRF, seconds)."),
     skip_extract: bool = typer.Option(False, "--skip-extract", help="Skip the extraction part."),
-    reply_tier: str = typer.Option("nano", help="Tier for the reply part (nano: retrieval; micro: tinygpt, minutes)."),
+    reply_tier: Tier = typer.Option(Tier.nano, help="Tier for the replies (nano: retrieval; micro: tinygpt, minutes)."),
     skip_reply: bool = typer.Option(False, "--skip-reply", help="Skip the reply-drafting part."),
 ) -> None:
     """Train → evaluate → predict on the embedded examples (help-desk routing, booking and invoice fields, reply
     drafts), offline."""
+    from microgpt.api import train
+    from microgpt.evaluation.report import evaluate
+
     console = Console()
+    tier, extract_tier, reply_tier = tier.value, extract_tier.value, reply_tier.value  # type: ignore[assignment]
     path = data or example_path("helpdesk.csv")
     dataset = read_examples(path)
     train_part, test_part = train_test_split(dataset, test_fraction=0.2, seed=0)
@@ -101,6 +104,9 @@ def demo_cmd(
 
 
 def _extract_demo(console: Console, tier: str, bookings_out: Path, invoices_out: Path) -> None:
+    from microgpt.api import train
+    from microgpt.evaluation.report import evaluate
+
     today = datetime.date.today()
     for name, schema, out, new in (
         ("bookings.jsonl", "date:date, time:time, people:count, name, phone", bookings_out, NEW_BOOKINGS),
@@ -134,6 +140,9 @@ def _extract_demo(console: Console, tier: str, bookings_out: Path, invoices_out:
 
 
 def _reply_demo(console: Console, tier: str, out: Path) -> None:
+    from microgpt.api import train
+    from microgpt.evaluation.report import evaluate
+
     path = example_path("replies.jsonl")
     dataset = read_examples(path, task="reply")
     train_part, test_part = train_test_split(dataset, test_fraction=0.2, seed=0)

@@ -20,7 +20,7 @@ def _store() -> Store:
 
 
 @app.command("create")
-def create_cmd(name: str) -> None:
+def create_cmd(name: str = typer.Argument(..., help="Who the key is for, e.g. my-app.")) -> None:
     """Create a key and print it once (only its hash is kept); turns authentication on."""
     key = _store().create_key(name)
     typer.echo(key)
@@ -28,7 +28,7 @@ def create_cmd(name: str) -> None:
 
 
 @app.command("revoke")
-def revoke_cmd(name: str) -> None:
+def revoke_cmd(name: str = typer.Argument(..., help="The name the key was created with.")) -> None:
     """Revoke the active key(s) with this name or prefix (authentication stays on)."""
     store = _store()
     n = store.revoke_key(name)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from collections import Counter
 from pathlib import Path
 
 import typer
@@ -13,9 +11,6 @@ from microgpt.cli.progress import progress_bar
 from microgpt.cli.review import find_module
 from microgpt.data.readers import read_examples
 from microgpt.errors import ConfigError
-from microgpt.routing.llm import FallbackConfig, FallbackError, LLMClient
-from microgpt.routing.teacher import LabelTeacher
-from microgpt.store.db import Store
 
 console = Console(stderr=True)
 
@@ -42,6 +37,10 @@ def label_cmd(
     workers: int = typer.Option(1, "--workers", help="Calls in flight at once."),
 ) -> None:
     """Label DATA with a large model (the teacher); texts it cannot label go to the review queue, never lost."""
+    from microgpt.lifecycle.label import label
+    from microgpt.routing.llm import FallbackConfig, FallbackError
+    from microgpt.task import task_class
+
     if (module is None) == (labels is None):
         raise ConfigError(
             "give the label set with --module M or with --labels a,b,c (one of them)",
@@ -55,7 +54,7 @@ def label_cmd(
                 f"no module directory or registry module named {module!r}",
                 hint="pass a directory written by `microgpt train --out DIR`, or see `microgpt modules list`",
             )
-        if ref.task != "classify":
+        if not task_class(ref.task).teacher_labels:
             raise ConfigError(
                 f"module {ref.name!r} is a {ref.task!r} module; `microgpt label` asks the teacher for one label",
                 hint="label data for a classifier, or pass --labels",
@@ -79,47 +78,25 @@ def label_cmd(
         f"[bold]{len(texts)}[/] texts from {data} → teacher [bold]{config.model}[/] ({len(choices)} labels"
         f"{f', {sum(len(v[:per_label]) for v in shots.values())} examples' if shots else ''})"
     )
-    store = Store()
-    queued: Counter[str] = Counter()
-    labelled = 0
-    last_error: FallbackError | None = None
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with LLMClient(config) as client, out.open("w", encoding="utf-8") as f, progress_bar(console) as progress:
-        teacher = LabelTeacher(client, choices, shots, per_label=per_label)
-        for i, answer in teacher.iter_label(texts, workers=workers):
-            text, reason = texts[i], None
-            if isinstance(answer, FallbackError):
-                last_error, reason = answer, f"fallback_failed: {answer.reason}"
-            else:
-                r = answer.result
-                store.log_teacher(store_name, text, answer.label, config.model, answer.raw, r.prompt_tokens,
-                                  r.completion_tokens, r.cost_usd)  # fmt: skip
-                if answer.label is None:
-                    reason = "teacher_unknown"
-                else:
-                    row = {"text": text, "label": answer.label, "source": "teacher", "teacher": config.model}
-                    f.write(json.dumps(row, ensure_ascii=False) + "\n")
-                    f.flush()
-                    labelled += 1
-            if reason is not None:
-                store.enqueue_review(store_name, text, version=version, reason=reason)
-                queued[reason] += 1
-            progress("label", i + 1, len(texts))
-        usage = client.usage()
-    console.print(f"labelled [bold]{labelled}[/] of {len(texts)} texts → [green]{out}[/]")
-    if queued:
-        why = ", ".join(f"{reason} {n}" for reason, n in queued.most_common())
+    with progress_bar(console) as progress:
+        result = label(texts, choices, out=out, name=store_name, config=config, examples=shots, per_label=per_label,
+                       workers=workers, version=version, progress=progress)  # fmt: skip
+    console.print(f"labelled [bold]{result.labelled}[/] of {len(texts)} texts → [green]{out}[/]")
+    if result.queued:
+        why = ", ".join(f"{reason} {n}" for reason, n in result.queued.most_common())
         console.print(
-            f"[yellow]{sum(queued.values())} queued for review[/] ({why}): microgpt review list --module {store_name}"
+            f"[yellow]{sum(result.queued.values())} queued for review[/] ({why}): "
+            f"microgpt review list --module {store_name}"
         )
+    usage = result.usage
     console.print(
         f"teacher: {usage['calls']} calls, {usage['tokens_in']:,} tokens in, {usage['tokens_out']:,} out, "
         f"${usage['spent_usd']:.4f}" + (f" of ${config.budget_usd:.2f} budget" if config.budget_usd is not None else "")
     )
-    if labelled == 0 and last_error is not None:
+    if result.labelled == 0 and result.last_error is not None:
         raise FallbackError(
-            f"the teacher labelled none of the {len(texts)} texts; last error: {last_error.message}",
-            hint=last_error.hint,
+            f"the teacher labelled none of the {len(texts)} texts; last error: {result.last_error.message}",
+            hint=result.last_error.hint,
         )
-    if labelled:
+    if result.labelled:
         console.print(f"next: microgpt train {out} --out DIR")

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from microgpt.store.registry import Registry
+from microgpt.cli.choices import Format
 
 app = typer.Typer(
     help="Named, versioned modules under $MICROGPT_HOME: add, promote, roll back, remove.", no_args_is_help=True
@@ -20,9 +20,11 @@ console = Console()
 @app.command("list")
 def list_cmd(
     name: str = typer.Argument(None, help="Show one module's versions."),
-    format: str = typer.Option("table", "--format", "-f", help="table or json"),
+    format: Format = typer.Option(Format.table, "--format", "-f", help="table (human) or json (machine)."),
 ) -> None:
     """List modules, or one module's versions."""
+    from microgpt.store.registry import Registry
+
     registry = Registry()
     names = [name] if name else registry.names()
     rows = [v for n in names for v in registry.versions(n)]
@@ -59,6 +61,8 @@ def add_cmd(
     promote: bool = typer.Option(None, "--promote/--no-promote", help="Make it current (default: only if first)."),
 ) -> None:
     """Copy a trained module into the registry as the next version."""
+    from microgpt.store.registry import Registry
+
     registry = Registry()
     version = registry.add(module, name, promote=promote)
     state = (
@@ -70,32 +74,45 @@ def add_cmd(
 
 
 @app.command("promote")
-def promote_cmd(name: str, version: int) -> None:
+def promote_cmd(
+    name: str = typer.Argument(..., help="Registry name, e.g. ticket-router."),
+    version: int = typer.Argument(..., help="Version number (see `microgpt modules list NAME`)."),
+) -> None:
     """Make VERSION the current version of NAME (after checking it loads)."""
+    from microgpt.store.registry import Registry
+
     Registry().promote(name, version)
     console.print(f"{name}: v{version} is current")
 
 
 @app.command("rollback")
-def rollback_cmd(name: str) -> None:
+def rollback_cmd(name: str = typer.Argument(..., help="Registry name, e.g. ticket-router.")) -> None:
     """Go back to the version that was current before."""
+    from microgpt.store.registry import Registry
+
     version = Registry().rollback(name)
     console.print(f"{name}: rolled back to v{version}")
 
 
 @app.command("rm")
-def rm_cmd(name: str, version: int) -> None:
+def rm_cmd(
+    name: str = typer.Argument(..., help="Registry name, e.g. ticket-router."),
+    version: int = typer.Argument(..., help="Version number (see `microgpt modules list NAME`)."),
+) -> None:
     """Remove a version that is not current."""
+    from microgpt.store.registry import Registry
+
     Registry().remove(name, version)
     console.print(f"removed {name} v{version}")
 
 
 @app.command("feedback")
-def feedback_cmd(name: str) -> None:
+def feedback_cmd(name: str = typer.Argument(..., help="Registry name, e.g. ticket-router.")) -> None:
     """Print NAME's collected feedback as training JSONL (text + label/labels) on stdout."""
     import sys
 
     from microgpt.store.db import Store
+    from microgpt.store.registry import Registry
 
     n = Store(Registry().home / "microgpt.db").export_jsonl(name, sys.stdout)
     Console(stderr=True).print(f"{n} feedback example(s) for {name}")

@@ -8,10 +8,11 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from microgpt.cli.choices import Below, Unknown
+from microgpt.cli.evaluate import warn_overlap
 from microgpt.data.readers import read_examples
 from microgpt.errors import ConfigError
 from microgpt.module import update_manifest
-from microgpt.task import load
 
 
 def policy_cmd(
@@ -19,20 +20,22 @@ def policy_cmd(
     data: Path = typer.Argument(..., help="Held-out labelled data (not the training data): .csv or .jsonl."),
     min_precision: float = typer.Option(None, "--min-precision", help="Answered items must be at least this precise."),
     max_escalation: float = typer.Option(None, "--max-escalation", help="At most this share may be sent onwards."),
-    below: str = typer.Option("escalate", help="What to do below the threshold: escalate (to an LLM) or queue."),
-    unknown: str = typer.Option(
-        "queue", help="What to do with inputs unlike the training data: queue/escalate/answer."
-    ),
-    text_col: str = typer.Option(None, "--text-col"),
-    label_col: str = typer.Option(None, "--label-col"),
+    below: Below = typer.Option(Below.escalate, help="What to do below the threshold: escalate (to an LLM) or queue."),
+    unknown: Unknown = typer.Option(Unknown.queue, help="What to do with inputs unlike the training data."),
+    text_col: str = typer.Option(None, "--text-col", help="Text column of DATA (default: text, message, ...)."),
+    label_col: str = typer.Option(None, "--label-col", help="Label column of DATA (default: label, category, ...)."),
 ) -> None:
     """Choose and save the confidence threshold that meets your target on held-out data."""
+    from microgpt.task import load
+
     model = load(module)
     if model.task != "classify":
         raise ConfigError(f"{module} is a {model.task} module", hint="cascade policies apply to classifiers for now")
     dataset = read_examples(data, text_col=text_col, label_col=label_col, min_per_label=0)
+    if warn_overlap(Console(stderr=True), module, dataset.texts):
+        Console(stderr=True).print("a threshold chosen on training texts is too trusting: pass held-out data")
     policy = model.set_policy(  # type: ignore[attr-defined]
-        dataset, min_precision=min_precision, max_escalation=max_escalation, below=below, unknown=unknown
+        dataset, min_precision=min_precision, max_escalation=max_escalation, below=below.value, unknown=unknown.value
     )
     update_manifest(module, policy=policy.to_json())
     console = Console()

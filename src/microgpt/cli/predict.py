@@ -1,32 +1,48 @@
-"""`microgpt predict DIR [TEXT | -]`: one text, or JSON lines / plain lines on stdin → JSON lines."""
+"""`microgpt predict DIR [TEXT | - | DATA --out FILE]`: one text, lines on stdin, or a CSV/JSONL file in → out."""
 
 from __future__ import annotations
 
+import csv
 import datetime
-import functools
+import difflib
+import io
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import typer
+from rich.console import Console
 
 from microgpt.errors import ConfigError, DataError
-from microgpt.policy import decide
-from microgpt.task import Task, load
+
+TEXT_COLUMNS = ("text", "message", "utterance", "query", "input")  # as microgpt.data.readers finds them
 
 
 def predict_cmd(
     module: Path = typer.Argument(..., help="A trained module directory."),
-    text: str = typer.Argument(None, help="A text to label; '-' or nothing reads lines from stdin."),
-    batch_size: int = typer.Option(256, help="Texts per batch when reading stdin."),
+    text: str = typer.Argument(
+        None, help="A text to label; '-' or nothing reads stdin; a .csv/.jsonl file with --out labels every row."
+    ),
+    out: Path = typer.Option(
+        None, "--out", "-o", help="Write TEXT's file, every column kept plus the answers, to this .csv or .jsonl."
+    ),
+    text_col: str = typer.Option(None, "--text-col", help="With --out: the text column (default: text, message, ...)."),
+    whole: bool = typer.Option(
+        False, "--whole", help="extract: one document per file (TEXT a file) or all of stdin, not one per line."
+    ),
+    batch_size: int = typer.Option(256, help="Texts per batch when reading stdin or a file."),
     context: str = typer.Option(None, "--context", help="extract: the slot just asked for, e.g. people."),
     reference_date: str = typer.Option(
         None, "--reference-date", help="extract: resolve 'next Friday' against this ISO date (default: today)."
     ),
     field: list[str] = typer.Option(None, "--field", help="reply: fill a placeholder: 'Order Number=A17'."),
     intent: str = typer.Option(None, "--intent", help="reply: the message's intent, if known."),
-    max_tokens: int = typer.Option(None, "--max-tokens", help="reply: stop the draft after this many tokens."),
+    max_new_tokens: int = typer.Option(
+        None, "--max-new-tokens", help="reply: stop the draft after this many tokens (REST: max_new_tokens)."
+    ),
+    max_tokens: int = typer.Option(None, "--max-tokens", hidden=True, help="Old name of --max-new-tokens."),
     temperature: float = typer.Option(0.0, "--temperature", help="reply: 0 = greedy; > 0 samples."),
     top_p: float = typer.Option(1.0, "--top-p", help="reply: nucleus sampling mass (with --temperature)."),
     seed: int = typer.Option(None, "--seed", help="reply: seed for sampling."),
@@ -34,46 +50,127 @@ def predict_cmd(
 ) -> None:
     """Label texts with a trained module; prints one JSON object per text (extract: fields and spans).
 
-    A reply module streams its draft for one TEXT to stdout as it is written (stdin: one JSON line per message)."""
+    With --out, labels a .csv/.jsonl file: every input column is kept and the answer columns are added (classify:
+    label, confidence, decision, unknown; tag: labels; extract: one column per field; reply: draft). A reply module
+    streams its draft for one TEXT to stdout as it is written (stdin: one JSON line per message)."""
+    from microgpt.task import load
+
+    is_file = text not in (None, "-") and _is_file(text)
+    if out is None and is_file and not whole:
+        raise DataError(
+            f"{text!r} is a file: without --out it would be labelled as the text {text!r}",
+            hint=f"did you mean to predict the file? add --out: microgpt predict {module} {text} --out labelled"
+            f"{Path(text).suffix if Path(text).suffix in ('.csv', '.jsonl') else '.csv'}",
+        )
+    if out is not None and not is_file:
+        raise DataError(
+            f"--out needs TEXT to be a .csv or .jsonl file, got {text!r}",
+            hint=f"microgpt predict {module} data.csv --out labelled.csv (stdin answers on stdout, as JSON lines)",
+        )
     model = load(module)
-    if model.task == "reply":
-        gen = {"max_new_tokens": max_tokens, "temperature": temperature, "top_p": top_p, "seed": seed}
-        gen |= {"guidance": guidance} if guidance is not None else {}
-        _reply(model, module, text, _fields(field or []), intent, gen)
+    reference = _reference(reference_date)
+    if context is not None:
+        _check_context(model, context)
+    if whole and model.task != "extract":
+        raise ConfigError("--whole reads whole documents for extractors", hint=f"{module} is a {model.task} module")
+    gen: dict[str, Any] = {"max_new_tokens": max_new_tokens if max_new_tokens is not None else max_tokens}
+    gen |= {"temperature": temperature, "top_p": top_p, "seed": seed}
+    gen |= {"guidance": guidance} if guidance is not None else {}
+    fields = _fields(field or [])
+    if out is not None:
+        _predict_file(model, Path(str(text)), out, text_col, batch_size, context, reference, fields, intent, gen)
         return
-    emit = functools.partial(_emit, model, context=context, reference=_reference(reference_date))
+    if model.task == "reply":
+        _reply(model, module, text, fields, intent, gen)
+        return
+    if whole:
+        doc = Path(str(text)).read_text(encoding="utf-8-sig") if is_file else _stdin_all(module)
+        doc = doc.replace("\r\n", "\n")  # span offsets index the text printed beside them
+        _print(answers(model, [doc], context, reference), [{"text": doc}])
+        return
     if text is not None and text != "-":
-        emit([text], [None])
+        _print(answers(model, [text], context, reference), [{"text": text}])
         return
     if sys.stdin.isatty():
         raise DataError("no text given and nothing piped on stdin", hint=f'microgpt predict {module} "your text"')
-    texts: list[str] = []
-    ids: list[object] = []
-    for n, line in enumerate(sys.stdin, start=1):
-        line = line.rstrip("\n")
-        if not line.strip():
-            continue
-        value, ident = _parse_line(line, n)
-        texts.append(value)
-        ids.append(ident)
-        if len(texts) >= batch_size:
-            emit(texts, ids)
-            texts, ids = [], []
-    if texts:
-        emit(texts, ids)
+    for batch in _batches(_stdin_rows(text_col), batch_size):
+        _print(answers(model, [r["text"] for r in batch], context, reference), batch)
 
 
-def _parse_line(line: str, n: int) -> tuple[str, object]:
+def _is_file(value: str) -> bool:
+    try:
+        return len(value) < 4096 and "\n" not in value and Path(value).is_file()
+    except OSError:
+        return False
+
+
+def _stdin_all(module: Path) -> str:
+    if sys.stdin.isatty():
+        raise DataError("--whole reads a document from stdin, but nothing is piped", hint=f"microgpt predict {module} "
+                        "--whole - < receipt.txt")  # fmt: skip
+    return sys.stdin.read()
+
+
+def _stdin_rows(text_col: str | None) -> Iterator[dict[str, Any]]:
+    """Plain lines, {"text", "id"} JSON lines, or a CSV with a header naming a text column (the header is not a
+    text). Line endings may be CRLF."""
+    lines = (line.rstrip("\r\n") for line in sys.stdin)
+    first = next((line for line in lines if line.strip()), None)
+    if first is None:
+        return
+    column = _csv_text_column(first, text_col)
+    if column is not None:
+        rest = (line for line in lines)
+        for n, row in enumerate(csv.DictReader(_chain(first, rest)), start=2):
+            value = row.get(column)
+            if value and value.strip():
+                yield {"text": value}
+            elif any(row.values()):
+                raise DataError(f"stdin CSV row {n} has an empty {column!r}", hint="fill in or remove the row")
+        return
+    for n, line in enumerate(_chain(first, lines), start=1):
+        if line.strip():
+            yield _parse_line(line, n)
+
+
+def _chain(first: str, rest: Iterator[str]) -> Iterator[str]:
+    yield first
+    yield from rest
+
+
+def _csv_text_column(line: str, text_col: str | None) -> str | None:
+    """The text column when `line` is a CSV header (`text,label`, `message,route`, or naming --text-col)."""
+    if "," not in line or line.lstrip().startswith("{"):
+        return None
+    cells = [c.strip() for c in next(csv.reader(io.StringIO(line)))]
+    if text_col is not None:
+        return text_col if text_col in cells else None
+    lowered = {c.lower(): c for c in cells}
+    return next((lowered[name] for name in TEXT_COLUMNS if name in lowered), None)
+
+
+def _parse_line(line: str, n: int) -> dict[str, Any]:
     """A JSON object with "text" (and an optional "id" echoed back), or the plain line itself."""
     if line.lstrip().startswith("{"):
         try:
             obj = json.loads(line)
         except json.JSONDecodeError:
-            return line, None
-        if not isinstance(obj.get("text"), str):
+            return {"text": line}
+        if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
             raise DataError(f'stdin line {n} is a JSON object without a "text" string', hint='send {"text": "..."}')
-        return obj["text"], obj.get("id")
-    return line, None
+        return {"id": obj["id"], "text": obj["text"]} if obj.get("id") is not None else {"text": obj["text"]}
+    return {"text": line}
+
+
+def _batches(rows: Iterator[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
+    batch: list[dict[str, Any]] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def _reference(value: str | None) -> datetime.date | None:
@@ -87,39 +184,111 @@ def _reference(value: str | None) -> datetime.date | None:
         ) from None
 
 
-def _emit(
-    model: Task,
-    texts: list[str],
-    ids: list[object],
-    context: str | None = None,
-    reference: datetime.date | None = None,
-) -> None:
+def _check_context(model: Any, context: str) -> None:
+    """An extractor's --context must be one of its slots (its schema's fields); anything else would do nothing."""
+    if model.task != "extract":
+        raise ConfigError(f"--context is for extractors; this is a {model.task} module", hint="drop --context")
+    slots = list(model.schema_)
+    if context not in slots:
+        close = difflib.get_close_matches(context, slots, n=1)
+        guess = f"did you mean {close[0]!r}? " if close else ""
+        raise ConfigError(f"unknown --context slot {context!r}", hint=f"{guess}the module's slots: {', '.join(slots)}")
+
+
+def answers(
+    model: Any, texts: list[str], context: str | None = None, reference: datetime.date | None = None
+) -> list[dict[str, Any]]:
+    """One JSON-able answer per text (classify: label, confidence, decision, unknown; tag: labels, confidences;
+    extract: fields and spans)."""
+    from microgpt.policy import decide
+
     if model.task == "extract":
-        extractor: Any = model
-        for ex, text, ident in zip(extractor.predict(texts, context, reference), texts, ids, strict=True):
-            head: dict[str, object] = {"id": ident} if ident is not None else {}
-            sys.stdout.write(json.dumps({**head, **ex.to_json(), "text": text}, ensure_ascii=False) + "\n")
-        sys.stdout.flush()
-        return
-    proba = model.predict_proba(texts)
-    for row, text, ident in zip(proba, texts, ids, strict=True):
+        return [ex.to_json() for ex in model.predict(texts, context, reference)]
+    out: list[dict[str, Any]] = []
+    for row in model.predict_proba(texts):
         if model.task == "tag":
             picked = [j for j in range(len(row)) if row[j] >= model.engine_.threshold_]
-            out: dict[str, object] = {
-                "labels": [model.labels_[j] for j in picked],
-                "confidences": [round(float(row[j]), 4) for j in picked],
-            }
-        else:
-            best = int(row.argmax())
-            confidence = float(row[best])
-            out = {"label": model.labels_[best], "confidence": round(confidence, 4)}
-            threshold = getattr(model, "unknown_threshold_", float("inf"))
-            out.update(decide(model.labels_[best], confidence, 1 - confidence > threshold, model.policy_).to_json())
-        if ident is not None:
-            out = {"id": ident, **out}
-        out["text"] = text
-        sys.stdout.write(json.dumps(out, ensure_ascii=False) + "\n")
+            out.append(
+                {
+                    "labels": [model.labels_[j] for j in picked],
+                    "confidences": [round(float(row[j]), 4) for j in picked],
+                }
+            )
+            continue
+        best = int(row.argmax())
+        confidence = float(row[best])
+        threshold = getattr(model, "unknown_threshold_", float("inf"))
+        out.append(decide(model.labels_[best], confidence, 1 - confidence > threshold, model.policy_).to_json())
+    return out
+
+
+def _print(found: list[dict[str, Any]], rows: list[dict[str, Any]]) -> None:
+    for answer, row in zip(found, rows, strict=True):
+        head = {"id": row["id"]} if "id" in row else {}
+        sys.stdout.write(json.dumps({**head, **answer, "text": row["text"]}, ensure_ascii=False) + "\n")
     sys.stdout.flush()
+
+
+def _columns(model: Any, answer: dict[str, Any], draft: dict[str, Any] | None) -> dict[str, Any]:
+    """The answer as flat columns for a file: fields as columns for extractors, the draft for repliers."""
+    if draft is not None:
+        return {"draft": draft["reply"], "unfilled": draft["unfilled"]}
+    if model.task == "extract":
+        return dict(answer["fields"])
+    if model.task == "tag":
+        return {"labels": answer["labels"]}
+    return {k: answer[k] for k in ("label", "confidence", "decision", "unknown") if k in answer}
+
+
+def _predict_file(
+    model: Any,
+    src: Path,
+    out: Path,
+    text_col: str | None,
+    batch_size: int,
+    context: str | None,
+    reference: datetime.date | None,
+    fields: dict[str, str],
+    intent: str | None,
+    gen: dict[str, Any],
+) -> None:
+    from microgpt.cli.files import kind, read_rows, write_rows
+    from microgpt.cli.progress import progress_bar
+
+    kind(out)  # an unsupported suffix fails before any work
+    columns, rows = read_rows(src)
+    if not rows:
+        raise DataError(f"{src} has no data rows", hint="add rows below the header")
+    col = text_col or next((c for name in TEXT_COLUMNS for c in columns if c.lower() == name), None)
+    if col is None or col not in columns:
+        raise DataError(
+            f"{src} has no {'column ' + repr(text_col) if text_col else 'text column'} (columns: {', '.join(columns)})",
+            hint="name it with --text-col COLUMN",
+        )
+    for line, row in rows:
+        if not isinstance(row.get(col), str) or not row[col].strip():
+            raise DataError(f"empty text at {src.name}:{line} (column {col!r})", hint="fill in or remove the row")
+    console = Console(stderr=True)
+    added: list[str] = []
+    written: list[dict[str, Any]] = []
+    with progress_bar(console) as progress:
+        for start in range(0, len(rows), batch_size):
+            batch = [row for _, row in rows[start : start + batch_size]]
+            texts = [row[col].replace("\r\n", "\n") for row in batch]
+            if model.task == "reply":
+                drafts = [
+                    model.predict_one(t, intent=intent, fields=fields, **{k: v for k, v in gen.items()}) for t in texts
+                ]
+                flat = [_columns(model, {}, {"reply": d.text, "unfilled": d.unfilled}) for d in drafts]
+            else:
+                flat = [_columns(model, a, None) for a in answers(model, texts, context, reference)]
+            for row, cols in zip(batch, flat, strict=True):
+                renamed = {(f"predicted_{k}" if k in columns else k): v for k, v in cols.items()}
+                added += [k for k in renamed if k not in added]
+                written.append({**row, **renamed})
+            progress("predict", min(start + batch_size, len(rows)), len(rows))
+    n = write_rows(out, [*columns, *added], written)
+    console.print(f"{n} rows → [green]{out}[/] (added: {', '.join(added)})", highlight=False)
 
 
 def _fields(pairs: list[str]) -> dict[str, str]:
@@ -150,12 +319,13 @@ def _reply(
     if sys.stdin.isatty():
         raise DataError("no message given and nothing piped on stdin", hint=f'microgpt predict {module} "message"')
     for n, line in enumerate(sys.stdin, start=1):
+        line = line.rstrip("\r\n")
         if not line.strip():
             continue
         try:
-            obj = json.loads(line) if line.lstrip().startswith("{") else {"text": line.rstrip("\n")}
+            obj = json.loads(line) if line.lstrip().startswith("{") else {"text": line}
         except json.JSONDecodeError:
-            obj = {"text": line.rstrip("\n")}
+            obj = {"text": line}
         if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
             raise DataError(f'stdin line {n} is a JSON object without a "text" string', hint='send {"text": "..."}')
         draft = model.predict_one(

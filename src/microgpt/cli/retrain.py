@@ -10,7 +10,6 @@ from rich.console import Console
 from rich.table import Table
 
 from microgpt.cli.progress import progress_bar
-from microgpt.lifecycle.retrain import retrain
 
 
 def retrain_cmd(
@@ -24,6 +23,8 @@ def retrain_cmd(
     refreeze: bool = typer.Option(False, "--refreeze", help="Replace the frozen evaluation set with --eval."),
 ) -> None:
     """Train a new version with the store's corrections and promote it only if it is not worse."""
+    from microgpt.lifecycle.retrain import retrain
+
     console = Console(stderr=True)
     with progress_bar(console) as progress:
         result = retrain(

@@ -6,16 +6,17 @@ import difflib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from microgpt.errors import ConfigError, DataError, MicroGPTError
+if TYPE_CHECKING:
+    from microgpt.store.registry import Registry
+from microgpt.cli.choices import Format, ReviewStatus
+from microgpt.errors import DataError, MicroGPTError
 from microgpt.module import read_manifest
-from microgpt.store.db import REVIEW_STATUSES, Store
-from microgpt.store.registry import Registry
 
 app = typer.Typer(
     help="The review queue: texts a model should not answer alone, waiting for a person's label.",
@@ -37,6 +38,8 @@ class ModuleRef:
 
 def find_module(ref: str, registry: Registry | None = None) -> ModuleRef | None:
     """A module directory, else the current version of a registry name; None when `ref` is neither."""
+    from microgpt.store.registry import Registry
+
     registry = registry or Registry()
     path = Path(ref)
     if not (path / "microgpt.json").is_file():
@@ -51,6 +54,8 @@ def find_module(ref: str, registry: Registry | None = None) -> ModuleRef | None:
 
 def registry_module(name: str, registry: Registry | None = None) -> ModuleRef | None:
     """The current version of a registry module; None when there is no such module or none is promoted."""
+    from microgpt.store.registry import Registry
+
     registry = registry or Registry()
     try:
         version = registry.current(name)
@@ -74,15 +79,14 @@ def check_labels(given: list[str], known: list[str], module: str) -> None:
 @app.command("list")
 def list_cmd(
     module: str = typer.Option(None, "--module", "-m", help="Only this module's items."),
-    status: str = typer.Option("pending", "--status", "-s", help="pending, resolved, skipped or all."),
+    status: ReviewStatus = typer.Option(ReviewStatus.pending, "--status", "-s", help="Which items to list."),
     limit: int = typer.Option(50, "--limit", "-n", help="Show at most this many (oldest first)."),
-    format: str = typer.Option("table", "--format", "-f", help="table or json"),
+    format: Format = typer.Option(Format.table, "--format", "-f", help="table (human) or json (machine)."),
 ) -> None:
     """List review items, oldest first."""
-    if format not in ("table", "json"):
-        raise ConfigError(f"unknown --format {format!r}", hint="use table or json")
-    if status != "all" and status not in REVIEW_STATUSES:
-        raise ConfigError(f"unknown --status {status!r}", hint=f"use {', '.join(REVIEW_STATUSES)} or all")
+    from microgpt.store.db import Store
+
+    format, status = format.value, status.value  # type: ignore[assignment]
     store = Store()
     items = store.review_items(module, None if status == "all" else status, limit)
     if format == "json":
@@ -124,6 +128,8 @@ def resolve_cmd(
     labels: list[str] = typer.Argument(..., help="The correct label; a tagger's several: repeat or comma-separate."),
 ) -> None:
     """Give a review item its correct label; it becomes a training example (`microgpt modules feedback NAME`)."""
+    from microgpt.store.db import Store
+
     given = [x.strip() for arg in labels for x in arg.split(",") if x.strip()]
     if not given:
         raise DataError("no label given", hint="microgpt review resolve ID LABEL")
@@ -144,6 +150,8 @@ def resolve_cmd(
 @app.command("skip")
 def skip_cmd(item_id: str = typer.Argument(..., help="The item's id (see `microgpt review list`).")) -> None:
     """Take an item off the queue without a label (it is kept, with status skipped)."""
+    from microgpt.store.db import Store
+
     Store().skip_review(item_id, by="cli")
     console.print(f"skipped {item_id}")
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 
 import typer
+from rich.console import Console
+
+from microgpt.cli.choices import LogLevel
 
 
 def serve_cmd(
@@ -19,7 +22,7 @@ def serve_cmd(
     allow_host: list[str] = typer.Option(
         [], "--allow-host", help="On loopback, also accept this Host header (a reverse proxy's name); repeatable."
     ),
-    log_level: str = typer.Option("warning", help="uvicorn log level."),
+    log_level: LogLevel = typer.Option(LogLevel.warning, help="uvicorn log level."),
 ) -> None:
     """Serve every promoted module under $MICROGPT_HOME over HTTP (docs at /docs)."""
     import uvicorn
@@ -48,6 +51,15 @@ def serve_cmd(
             "MICROGPT_SERVE_ALLOWED_HOSTS": ",".join(allow_host),
         }
     )
+    base = f"http://{f'[{host}]' if ':' in host else host}:{port}"
+    Console(stderr=True).print(
+        f"serving MicroGPT on [bold]{base}[/] · API docs at {base}/docs · Ctrl+C stops", highlight=False, soft_wrap=True
+    )
     uvicorn.run(
-        "microgpt.serving.app:app_factory", factory=True, host=host, port=port, workers=workers, log_level=log_level
+        "microgpt.serving.app:app_factory",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level.value,
     )

@@ -215,9 +215,12 @@ def _pick_column(columns: list[str], wanted: str | None, candidates: tuple[str, 
             f"{path.name} has no {role} column {wanted!r}; its columns are {shown}",
             hint=f"{guess}pass the right one with {flag} NAME",
         )
+    hint = f"name it with {flag} NAME"
+    if role == "label" and ("spans" in columns or "fields" in columns):
+        hint = "these rows have spans/fields, which is extraction data: add --task extract (Python: task='extract')"
     raise DataError(
         f"{path.name} has no {role} column (looked for {', '.join(candidates[:4])}, ...); its columns are {shown}",
-        hint=f"name it with {flag} NAME",
+        hint=hint,
     )
 
 

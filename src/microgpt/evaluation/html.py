@@ -109,13 +109,18 @@ def render(report: dict[str, Any], gold: list[str] | None = None, pred: list[str
         if not isinstance(v, bool)
     )
     figures = []
-    if gold is not None and pred is not None:
-        figures.append(confusion_figure(gold, pred))
-    if "reliability" in m:
-        figures.append(reliability_figure(m["reliability"], m["ece"], m.get("ece_uncalibrated")))
-    if "coverage_curve" in m:
-        figures.append(coverage_figure(m["coverage_curve"], m.get("policy")))
-    imgs = "".join(f'<img src="{src}" alt="figure">' for src in figures)
+    try:
+        if gold is not None and pred is not None:
+            figures.append(confusion_figure(gold, pred))
+        if "reliability" in m:
+            figures.append(reliability_figure(m["reliability"], m["ece"], m.get("ece_uncalibrated")))
+        if "coverage_curve" in m:
+            figures.append(coverage_figure(m["coverage_curve"], m.get("policy")))
+        imgs = "".join(f'<img src="{src}" alt="figure">' for src in figures)
+    except ModuleNotFoundError as err:  # matplotlib is the optional [report] extra
+        if (err.name or "").split(".")[0] != "matplotlib":
+            raise
+        imgs = "<p class=note>Figures need matplotlib: <code>pip install 'microgpt[report]'</code>.</p>"
     cost = _cost_table(report.get("cost"))
     title = f"{report['task']} ({report['tier']} tier) on {report['data']['name']}"
     return f"""<!doctype html>

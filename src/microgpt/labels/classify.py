@@ -32,6 +32,7 @@ class Classifier(LabelTask):
     task = "classify"
     multilabel = False
     costed: ClassVar[bool] = True
+    teacher_labels: ClassVar[bool] = True
     metric = "accuracy"  # its report compares the cost per 1,000 requests with an LLM's
 
     def _validate(self, data: Dataset) -> None:

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 from microgpt.errors import ConfigError, MicroGPTError
 
@@ -53,9 +53,11 @@ ENV = {
     "model": "MICROGPT_LLM_MODEL",
     "api_key": "MICROGPT_LLM_API_KEY",
     "budget_usd": "MICROGPT_LLM_BUDGET_USD",
-    "price_in_per_1k": "MICROGPT_LLM_PRICE_IN",
-    "price_out_per_1k": "MICROGPT_LLM_PRICE_OUT",
+    "price_in_per_1m": "MICROGPT_LLM_PRICE_IN_PER_1M",
+    "price_out_per_1m": "MICROGPT_LLM_PRICE_OUT_PER_1M",
 }
+# The first names, in USD per 1,000 tokens: still read (converted), with a warning to move to the per-1M names.
+DEPRECATED_ENV = {"price_in_per_1k": "MICROGPT_LLM_PRICE_IN", "price_out_per_1k": "MICROGPT_LLM_PRICE_OUT"}
 Message = dict[str, str]
 
 
@@ -105,10 +107,30 @@ class FallbackConfig(BaseModel):
     retries: int = Field(2, ge=0)  # extra attempts after a timeout, connection error, 429 or 5xx
     backoff_s: float = Field(0.5, ge=0)  # wait before retry k is backoff_s * 2**k
     budget_usd: float | None = Field(None, ge=0)  # None: no limit; else no call starts that could pass it
-    price_in_per_1k: float = Field(0.0, ge=0)  # USD per 1,000 prompt tokens (0: a local model)
-    price_out_per_1k: float = Field(0.0, ge=0)  # USD per 1,000 completion tokens
+    price_in_per_1m: float = Field(0.0, ge=0)  # USD per 1M prompt tokens, the unit of evaluation.cost.PRICES (0: local)
+    price_out_per_1m: float = Field(0.0, ge=0)  # USD per 1M completion tokens
     max_tokens: int = Field(16, ge=1)  # a label is a few tokens; also the output side of the budget estimate
     temperature: float = Field(0.0, ge=0)  # labelling wants the most likely answer, not variety
+
+    @model_validator(mode="before")
+    @classmethod
+    def _per_1k(cls, values: Any) -> Any:
+        """`price_in_per_1k` / `price_out_per_1k` (the old unit) are accepted and converted to per 1M."""
+        if isinstance(values, dict) and ("price_in_per_1k" in values or "price_out_per_1k" in values):
+            values = dict(values)
+            for side in ("in", "out"):
+                old = values.pop(f"price_{side}_per_1k", None)
+                if old is not None:
+                    values.setdefault(f"price_{side}_per_1m", float(old) * 1000)
+        return values
+
+    @property
+    def price_in_per_1k(self) -> float:
+        return self.price_in_per_1m / 1000
+
+    @property
+    def price_out_per_1k(self) -> float:
+        return self.price_out_per_1m / 1000
 
     @classmethod
     def from_env(cls, **overrides: Any) -> FallbackConfig:
@@ -118,14 +140,20 @@ class FallbackConfig(BaseModel):
             raw = os.environ.get(var)
             if raw is not None and raw.strip():
                 values[field] = raw.strip()
+        for field, var in DEPRECATED_ENV.items():
+            raw = os.environ.get(var)
+            new = ENV[field.replace("_per_1k", "_per_1m")]
+            if raw is not None and raw.strip() and new not in os.environ:
+                log.warning("%s (USD per 1,000 tokens) is deprecated: set %s (USD per 1M tokens) instead", var, new)
+                values[field] = raw.strip()
         values.update({k: v for k, v in overrides.items() if v is not None})
         missing = [ENV[f] for f in ("base_url", "model") if not values.get(f)]
         if missing:
             raise ConfigError(
                 f"the fallback model is not configured (missing {', '.join(missing)})",
                 hint="set MICROGPT_LLM_BASE_URL (e.g. http://127.0.0.1:8080/v1) and MICROGPT_LLM_MODEL; "
-                "optionally MICROGPT_LLM_API_KEY, MICROGPT_LLM_BUDGET_USD, MICROGPT_LLM_PRICE_IN/_OUT "
-                "(USD per 1,000 tokens)",
+                "optionally MICROGPT_LLM_API_KEY, MICROGPT_LLM_BUDGET_USD, MICROGPT_LLM_PRICE_IN_PER_1M/_OUT_PER_1M "
+                "(USD per 1M tokens)",
             )
         return cls.validated(values)
 
@@ -227,7 +255,7 @@ class LLMClient:
 
     def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
         c = self.config
-        return prompt_tokens / 1000 * c.price_in_per_1k + completion_tokens / 1000 * c.price_out_per_1k
+        return (prompt_tokens * c.price_in_per_1m + completion_tokens * c.price_out_per_1m) / 1e6
 
     def estimate_cost(self, messages: Sequence[Message], max_tokens: int | None = None) -> float:
         """The most this call should cost: the prompt at length/4 tokens plus `max_tokens` of output."""
