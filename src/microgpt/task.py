@@ -68,6 +68,7 @@ class Task:
     tiers: ClassVar[dict[str, Tier]] = {}
     options: ClassVar[tuple[str, ...]] = ()  # keyword options `results` takes (REST/CLI refuse the others)
     teacher_labels: ClassVar[bool] = False  # whether an LLM teacher can label its data (one label a text)
+    slow: ClassVar[bool] = False  # results take tens of ms or more: servers compute them off the event loop
     metric: ClassVar[str] = ""  # the headline metric of `evaluation` (what `score` returns, what retraining compares)
 
     def __init__(self, tier: str = "nano", *, nano: Any = None, micro: Any = None, seed: int = 0) -> None:
@@ -171,6 +172,14 @@ class Task:
         """Task-specific data summary for the manifest (hook)."""
         return {}
 
+    def data_summary(self, data: Dataset) -> str:
+        """One line about training data, for people (the CLI prints it before training)."""
+        return f"[bold]{len(data)}[/] examples"
+
+    def fit_notes(self) -> list[str]:
+        """What a person should know about the fit just done (rich markup), e.g. values that could not be found."""
+        return []
+
     def make_engine(self, tier: str) -> Any:
         """A fresh, unfitted engine of `tier` with this task's settings for it."""
         return self.tiers[tier].engine_class()(self.config(tier), seed=self.seed)
@@ -205,6 +214,13 @@ class Task:
                 raise DataError(
                     f'"{option}" is not an option of {self.task} modules{takes}', hint=f'leave "{option}" out'
                 )
+
+    def correction(self, label: str | None, labels: list[str] | None) -> str | list[str]:
+        """A person's correction as this task's training target, checked (feedback and review use it)."""
+        raise DataError(
+            f"a {self.task} module takes corrections as training examples, not as a label",
+            hint="add corrected examples to the training JSONL and retrain",
+        )
 
     # ---- evaluation: per-task metrics and report sections ---------------------------------------------------
     def evaluation(self, data: Dataset, progress: Progress) -> dict[str, Any]:

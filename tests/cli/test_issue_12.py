@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 import microgpt
+from microgpt.module import manifest_digest
 from microgpt.routing.llm import FallbackConfig
 from tests.cli.test_cli import run
 from tests.conftest import HELPDESK
@@ -173,6 +174,7 @@ def test_issue_12_evaluate_and_policy_warn_when_texts_were_trained_on(router, tm
     (old / "train_texts.sha1").unlink()
     manifest = json.loads((old / "microgpt.json").read_text())
     manifest["files"].pop("train_texts.sha1")
+    manifest["manifest_sha256"] = manifest_digest(manifest)  # as that older module's own manifest would be
     (old / "microgpt.json").write_text(json.dumps(manifest))
     proc = run("evaluate", str(old), str(train), *cols, "--format", "json")
     assert proc.returncode == 0 and "training data" not in proc.stderr

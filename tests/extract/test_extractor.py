@@ -226,7 +226,7 @@ def test_unsupported_tier_and_date_order():
 
 def test_modules_saved_before_the_crf_settings_split_still_load(tmp_path):
     """Before 0.2 an extractor saved the whole NanoConfig (crf_c1, crf_c2, crf_iterations): it keeps loading."""
-    from microgpt.module import MANIFEST, sha256_file
+    from microgpt.module import MANIFEST, manifest_digest, sha256_file
 
     data = microgpt.read_examples(ROOT / "examples" / "bookings.jsonl", task="extract")
     model = Extractor("nano", nano={"c1": 0.1}).fit(data)
@@ -236,6 +236,7 @@ def test_modules_saved_before_the_crf_settings_split_still_load(tmp_path):
     manifest["config"]["nano"] = old_nano
     (path / "crf.json").write_text(json.dumps({"config": old_nano}))
     manifest["files"]["crf.json"] = sha256_file(path / "crf.json")
+    manifest["manifest_sha256"] = manifest_digest(manifest)
     (path / MANIFEST).write_text(json.dumps(manifest))
     loaded = microgpt.load(path)
     assert loaded.config("nano") == microgpt.CrfConfig(c1=0.1)

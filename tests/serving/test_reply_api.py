@@ -84,9 +84,13 @@ def test_the_draft_streams_as_server_sent_events(server):
         ("writer", {"text": "hi", "intent": "fly_to_the_moon"}, "unknown intent"),
         ("writer", {"text": "   "}, "empty message"),
         ("writer", {"texts": ["a", "b"], "stream": True}, '"stream" writes one draft'),
-        ("router", {"text": "refund please", "fields": {"Order Number": "1"}}, '"fields" is for reply modules'),
-        ("router", {"text": "refund please", "stream": True}, '"stream" is for reply modules'),
-        ("replies", {"text": "hi", "context": "people"}, '"context" is for extract modules'),
+        (
+            "router",
+            {"text": "refund please", "fields": {"Order Number": "1"}},
+            '"fields" is not an option of classify modules',
+        ),
+        ("router", {"text": "refund please", "stream": True}, '"stream" is not an option of classify modules'),
+        ("replies", {"text": "hi", "context": "people"}, '"context" is not an option of reply modules'),
     ],
 )
 def test_bad_requests_are_clear_422s(server, name, body, words):

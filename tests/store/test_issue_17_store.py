@@ -7,7 +7,7 @@ import microgpt
 from microgpt.lifecycle.retrain import retrain
 from microgpt.store.db import Store
 from microgpt.store.registry import Registry
-from tests.routing.test_retrain import write_csv
+from tests.lifecycle.test_retrain import write_csv
 
 
 def test_issue_17_auth_stays_on_after_the_last_key_is_revoked(tmp_path):

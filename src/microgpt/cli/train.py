@@ -45,7 +45,7 @@ def train_cmd(
     schema: str = typer.Option(
         None, "--schema", help="extract: fields and types, e.g. 'date:date,total:money,items:text[]' or a .json file."
     ),
-    date_order: DateOrder = typer.Option(DateOrder.DMY, "--date-order", help="extract: how to read 03/04/2025."),
+    date_order: DateOrder = typer.Option(None, "--date-order", help="extract: how to read 03/04/2025 (default DMY)."),
     test_fraction: float = typer.Option(
         None, "--test-fraction", help="Hold out this share (stratified), train on the rest, then print its metrics."
     ),
@@ -75,40 +75,19 @@ def train_cmd(
     if test_fraction is not None:
         dataset, held_out = train_test_split(dataset, test_fraction=test_fraction, seed=seed)
         console.print(f"held out [bold]{len(held_out)}[/] of {len(dataset) + len(held_out)} examples for evaluation")
-    what = f"{tier_name} {task_name}"
-    if task_name == "reply":
-        intents = len({e.label for e in dataset if e.label is not None})
-        console.print(
-            f"[bold]{len(dataset)}[/] message/reply pairs ({intents} intents) from {data} → {tier_name} {task_name}"
-        )
-    elif task_name == "extract":
-        console.print(f"[bold]{len(dataset)}[/] examples from {data} → {what}")
-    else:
-        counts = dataset.label_counts()
-        console.print(
-            f"[bold]{len(dataset)}[/] examples, [bold]{len(counts)}[/] labels from {data} → {tier_name} {task_name}"
-        )
+    from microgpt.task import task_class
+
+    blank = task_class(task_name)(tier_name)
+    console.print(f"{blank.data_summary(dataset)} from {data} → {tier_name} {task_name}")
     with progress_bar(console) as progress:
         model = train(
             dataset, task=task_name, tier=tier_name, out=out, seed=seed, progress=progress,
-            nano=settings["nano"], micro=settings["micro"],
-            auto=settings["auto"] if task_name not in ("extract", "reply") else None,
-            schema=schema, date_order=date_order.value,
+            nano=settings["nano"], micro=settings["micro"], auto=settings["auto"],
+            schema=schema, date_order=date_order.value if date_order else None,
         )  # fmt: skip
     console.print(f"trained in {model.train_seconds_:.1f}s → [green]{out}[/]")
-    if task_name == "extract":
-        extractor: Any = model
-        fields = ", ".join(
-            f"{name} ({spec.type}{'[]' if spec.multiple else ''})" for name, spec in extractor.schema_.items()
-        )
-        console.print(f"fields: {fields}")
-        align = extractor.alignment_
-        if align.get("not_found"):
-            by = ", ".join(f"{k} {v}" for k, v in sorted(align["by_field"].items(), key=lambda kv: -kv[1]))
-            console.print(
-                f"[yellow]warning:[/] {align['not_found']} of {align['field_values']} field values were not found "
-                f"in their text ({by}); those stay unlabelled in training"
-            )
+    for note in model.fit_notes():
+        console.print(note)
     if model.auto_report_:
         console.print(f"auto chose [bold]{model.auto_report_['chosen']}[/]: {model.auto_report_['why']}")
     if held_out is not None:

@@ -57,12 +57,20 @@ class Extraction:
             out[name] = texts if isinstance(self.fields.get(name), list) else (texts[0] if texts else None)
         return out
 
+    @property
+    def confidence(self) -> float | None:
+        """The weakest span's confidence: what a reviewer checks first (None when nothing was found)."""
+        scores = [s.score for s in self.spans if s.score is not None]
+        return min(scores) if scores else None
+
     def to_json(self) -> dict[str, Any]:
+        confidence = self.confidence
         return {
             "fields": {name: to_json(value) for name, value in self.fields.items()},
             "spans": [
                 {**s.to_json(self.text), "value": to_json(v)} for s, v in zip(self.spans, self.values, strict=True)
             ],
+            "confidence": round(confidence, 4) if confidence is not None else None,
         }
 
 
@@ -131,6 +139,20 @@ class Extractor(Task):
         self.labels_ = list(self.schema_)
         self._gold_counts = Counter(s.label for spans in gold for s in spans)
         return self.make_engine(self.tier).fit(texts, gold, [e.context for e in data], progress)
+
+    def fit_notes(self) -> list[str]:
+        fields = ", ".join(
+            f"{name} ({spec.type}{'[]' if spec.multiple else ''})" for name, spec in self.schema_.items()
+        )
+        notes = [f"fields: {fields}"]
+        align = self.alignment_
+        if align.get("not_found"):
+            by = ", ".join(f"{k} {v}" for k, v in sorted(align["by_field"].items(), key=lambda kv: -kv[1]))
+            notes.append(
+                f"[yellow]warning:[/] {align['not_found']} of {align['field_values']} field values were not found "
+                f"in their text ({by}); those stay unlabelled in training"
+            )
+        return notes
 
     def _data_info(self, data: Dataset) -> dict[str, Any]:
         return {"label_counts": dict(sorted(self._gold_counts.items())), "alignment": self.alignment_}
@@ -309,6 +331,12 @@ class Extractor(Task):
         pred = [ex.field_texts() for ex in self.predict(data)]
         gold = [e.fields or {} for e in data]
         return float(field_metrics(gold, pred, self.field_same)["field_f1"])
+
+    def correction(self, label: str | None, labels: list[str] | None) -> str | list[str]:
+        raise DataError(
+            "an extractor's feedback is a corrected example, not a label",
+            hint="add corrected examples to the training JSONL (text + spans or fields) and retrain",
+        )
 
     def evaluation(self, data: Dataset, progress: Progress) -> dict[str, Any]:
         """Span data: exact-span P/R/F1 per label. Field data: field exact match after normalisation, per field."""

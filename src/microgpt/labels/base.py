@@ -16,6 +16,7 @@ import numpy as np
 
 from microgpt.config import AutoConfig, MicroConfig, NanoConfig, make_config
 from microgpt.data.records import Dataset
+from microgpt.errors import DataError
 from microgpt.progress import Progress
 from microgpt.task import Task, Tier
 
@@ -87,6 +88,9 @@ class LabelTask(Task):
     def _data_info(self, data: Dataset) -> dict[str, Any]:
         return {"label_counts": dict(sorted(data.label_counts().items()))}
 
+    def data_summary(self, data: Dataset) -> str:
+        return f"[bold]{len(data)}[/] examples, [bold]{len(data.label_counts())}[/] labels"
+
     def _label_space(self, data: Dataset) -> list[str]:
         raise NotImplementedError
 
@@ -110,6 +114,17 @@ class LabelTask(Task):
     def results(self, X: Sequence[str] | Dataset, **options: Any) -> list[Any]:
         self.check_options(options)
         return self.results_from_proba(self.predict_proba(X))
+
+    def correction(self, label: str | None, labels: list[str] | None) -> str | list[str]:
+        given = [label] if label is not None else list(labels or [])
+        unknown = [x for x in given if x not in self.labels_]
+        if unknown:
+            raise DataError(f"unknown label(s) {unknown}", hint=f"known labels: {', '.join(self.labels_)}")
+        if self.multilabel:
+            return given
+        if len(given) != 1:
+            raise DataError(f"a single-label classifier takes one label, got {len(given)}", hint='send "label": "..."')
+        return given[0]
 
     @property
     def calibration_(self) -> dict[str, float]:

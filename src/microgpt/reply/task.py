@@ -45,6 +45,7 @@ class Replier(Task):
 
     task = "reply"
     metric = "rouge_l"
+    slow = True  # a draft takes tens of ms to seconds
     tiers: ClassVar[dict[str, Tier]] = {
         "nano": Tier("microgpt.reply.retrieval:RetrievalEngine", NanoConfig),
         "micro": Tier("microgpt.reply.generator:TinyGPTEngine", TinyGPTConfig),
@@ -92,6 +93,10 @@ class Replier(Task):
         self.router_: Any = self._fit_intents(messages, labels, self.config("nano")) if route else None
         self._templatized = sum(1 for e, r in zip(data, replies, strict=True) if _newlines(e.reply or "") != r)
         return engine
+
+    def data_summary(self, data: Dataset) -> str:
+        intents = len({e.label for e in data if e.label is not None})
+        return f"[bold]{len(data)}[/] message/reply pairs ({intents} intents)"
 
     def _data_info(self, data: Dataset) -> dict[str, Any]:
         return {"label_counts": dict(sorted(self._intent_counts.items())), "templatized": self._templatized}
@@ -268,7 +273,9 @@ class Replier(Task):
         """One `Draft` per message; `intent`, `fields` and the decoding options apply to every message."""
         self.check_options(options)
         generation = {k: v for k, v in options.items() if k != "stream" and v is not None}
-        return [self.predict_one(text, **generation) for text in self._texts(X)]
+        if isinstance(X, str):
+            raise DataError("results takes a list of messages, got a single string", hint="wrap it in a list")
+        return [self.predict_one(text, **generation) for text in (X.texts if isinstance(X, Dataset) else X)]
 
     def judge_intents(self, replies: Sequence[str]) -> list[str] | None:
         """The intent each reply answers, by the nano classifier trained on the training replies (None: no intents)."""
@@ -285,6 +292,12 @@ class Replier(Task):
         data = self._as_reply_dataset(X, y, None, None)
         references = [e.reply or "" for e in data]
         return float(sum(rouge_l(references, self.predict(data))) / max(1, len(data)))
+
+    def correction(self, label: str | None, labels: list[str] | None) -> str | list[str]:
+        raise DataError(
+            "a replier's feedback is the reply you sent, not a label",
+            hint="add corrected examples to the training JSONL (message + the reply you sent) and retrain",
+        )
 
     def evaluation(self, data: Dataset, progress: Progress) -> dict[str, Any]:
         from microgpt.reply.metrics import generation_metrics

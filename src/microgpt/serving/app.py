@@ -14,7 +14,6 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import numpy as np
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
@@ -25,15 +24,15 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from microgpt.errors import DataError, MicroGPTError
-from microgpt.policy import Decision, decide
+from microgpt.policy import Decision
 from microgpt.routing.cascade import Cascade
 from microgpt.routing.teacher import LabelTeacher
 from microgpt.serving.models import HTTPError, Models
 from microgpt.serving.review import review_router
 from microgpt.serving.schemas import (
+    PREDICTION,
     FeedbackRequest,
     ModuleInfo,
-    Prediction,
     PredictRequest,
     PredictResponse,
     ServeSettings,
@@ -42,6 +41,8 @@ from microgpt.store.db import PredictionLog, PredictionNotFoundError, Store, pre
 from microgpt.store.registry import Registry
 
 log = logging.getLogger(__name__)
+# request options a task may take (each task says which in Task.options; the others are refused)
+OPTIONS = ("context", "reference_date", "intent", "fields", "max_new_tokens", "stream")
 
 
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
@@ -160,7 +161,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     )
     errors_total = Counter("microgpt_errors_total", "Error responses", ["module", "status"], registry=metrics)
     state = {"ready": False}
-    fallback = _fallback_client()
+    fallback = fallback_client(settings)
     cascades: dict[tuple[str, int], Cascade] = {}
 
     def cascade_for(name: str, version: int, model: Any) -> Cascade:
@@ -341,32 +342,31 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
                     f"text {i} has {len(text):,} characters, over the limit of {settings.max_text_chars:,}",
                     "send shorter texts (split long documents)",
                 )
-        _check_options(model, body)
-        if model.task == "reply":
-            gen = {"intent": body.intent, "fields": body.fields, "max_new_tokens": body.max_new_tokens}
-            if body.stream:
-                stream = model.stream(texts[0], **gen)  # checked here, so a bad request is a 422, not a broken stream
-                requests_total.labels(name, "predict", "200").inc()
-                return _sse(stream, lambda draft: log_one(texts[0], _reply(draft)))
-            outputs = await run_in_threadpool(lambda: [_reply(model.predict_one(t, **gen)) for t in texts])
-        elif model.task == "extract":
-            outputs = [_extraction(x) for x in model.predict(texts, body.context, body.reference_date)]
-        elif model.task == "classify":
-            outputs = []
-            for text, row in zip(texts, model.predict_proba(texts), strict=True):
-                d = _decision(model, row)
-                if d.action != "answer":  # escalate to the fallback or queue for a person, off the event loop
-                    d = await run_in_threadpool(cascade_for(name, version, model).settle, text, d)
-                outputs.append(d.to_json())
+        options = {k: getattr(body, k) for k in OPTIONS}
+        model.check_options(options)  # a 422 naming the option, so a typo'd module name does not pass silently
+        if body.stream:  # only repliers take "stream": checked here, so a bad request is a 422, not a broken stream
+            stream = model.stream(texts[0], intent=body.intent, fields=body.fields, max_new_tokens=body.max_new_tokens)
+            requests_total.labels(name, "predict", "200").inc()
+            return _sse(stream, lambda draft: log_one(texts[0], {"task": model.task, **draft.to_json()}))
+        if model.slow:  # drafts take tens of ms to seconds: off the event loop
+            results = await run_in_threadpool(model.results, texts, **options)
         else:
-            outputs = [_prediction(model, row) for row in model.predict_proba(texts)]
+            results = model.results(texts, **options)
+        for i, (text, result) in enumerate(zip(texts, results, strict=True)):
+            if isinstance(result, Decision) and result.action != "answer":
+                # escalate to the fallback or queue for a person, off the event loop
+                results[i] = await run_in_threadpool(cascade_for(name, version, model).settle, text, result)
+        outputs = [{"task": model.task, **r.to_json()} for r in results]
         elapsed_ms = (time.perf_counter() - start) * 1000 / len(texts)
-        results = [Prediction(**log_one(text, pred, elapsed_ms)) for text, pred in zip(texts, outputs, strict=True)]
+        answers = [
+            PREDICTION.validate_python(log_one(text, pred, elapsed_ms))
+            for text, pred in zip(texts, outputs, strict=True)
+        ]
         requests_total.labels(name, "predict", "200").inc()
         latency.labels(name, "predict").observe(time.perf_counter() - start)
         if body.text is not None:
-            return PredictResponse(module=name, version=version, prediction=results[0])
-        return PredictResponse(module=name, version=version, predictions=results)
+            return PredictResponse(module=name, version=version, prediction=answers[0])
+        return PredictResponse(module=name, version=version, predictions=answers)
 
     @app.post("/v1/modules/{name}/feedback", dependencies=[Depends(authorize)])
     async def feedback(name: str, body: FeedbackRequest) -> dict[str, Any]:
@@ -377,21 +377,10 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
                 f"text has {len(body.text):,} characters, over the limit of {settings.max_text_chars:,}",
                 "send the text as it was predicted on (predict has the same limit), or its prediction_id",
             )
-        if model.task in ("extract", "reply"):
-            kind, example = ("an extractor", "text + spans or fields") if model.task == "extract" else (
-                "a replier", "message + the reply you sent")  # fmt: skip
-            raise HTTPError(
-                422,
-                f"module {name!r} is {kind}; feedback takes a label or labels",
-                f"add corrected examples to the training JSONL ({example}) and retrain",
-            )
-        target: str | list[str] = body.label if body.label is not None else list(body.labels or [])
-        labels = [target] if isinstance(target, str) else target
-        unknown = [x for x in labels if x not in model.labels_]
-        if unknown:
-            raise HTTPError(
-                422, f"unknown label(s) {unknown} for module {name!r}", f"known labels: {', '.join(model.labels_)}"
-            )
+        try:
+            target = model.correction(body.label, body.labels)
+        except DataError as err:
+            raise HTTPError(422, f"module {name!r}: {err.message}", err.hint) from None
 
         def record() -> int:
             if body.prediction_id is not None:
@@ -411,42 +400,13 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     return app
 
 
-def _prediction(model: Any, row: np.ndarray) -> dict[str, Any]:
-    if model.task == "tag":
-        idx = np.flatnonzero(row >= model.engine_.threshold_)
-        return {"labels": [model.labels_[j] for j in idx], "confidences": [round(float(row[j]), 4) for j in idx]}
-    return _decision(model, row).to_json()
-
-
-def _decision(model: Any, row: np.ndarray) -> Decision:
-    best = int(row.argmax())
-    confidence = float(row[best])
-    return decide(model.labels_[best], confidence, 1 - confidence > model.unknown_threshold_, model.policy_)
-
-
-def _fallback_client() -> Any:
-    """The LLM client for escalations when MICROGPT_LLM_BASE_URL is set; else escalations queue for a person."""
-    import os
-
-    if not os.environ.get("MICROGPT_LLM_BASE_URL"):
+def fallback_client(settings: ServeSettings) -> Any:
+    """The LLM client for escalations when the settings name one; else escalations queue for a person."""
+    if settings.fallback is None:
         return None
-    from microgpt.routing.llm import FallbackConfig, LLMClient
+    from microgpt.routing.llm import LLMClient
 
-    return LLMClient(FallbackConfig.from_env())
-
-
-def _check_options(model: Any, body: PredictRequest) -> None:
-    """Options that only some tasks read are refused elsewhere, so a typo'd module name does not pass silently."""
-    for option, tasks in (("intent", "reply"), ("fields", "reply"), ("max_new_tokens", "reply"), ("stream", "reply"),
-                          ("context", "extract"), ("reference_date", "extract")):  # fmt: skip
-        if getattr(body, option) not in (None, False) and model.task not in tasks:
-            raise HTTPError(
-                422, f'"{option}" is for {tasks} modules; this one is a {model.task} module', f'leave "{option}" out'
-            )
-
-
-def _reply(draft: Any) -> dict[str, Any]:
-    return {"reply": draft.text, "intent": draft.intent, "unfilled": draft.unfilled, "tokens": draft.tokens}
+    return LLMClient(settings.fallback)
 
 
 def _sse(stream: Any, done: Any) -> StreamingResponse:
@@ -461,12 +421,6 @@ def _sse(stream: Any, done: Any) -> StreamingResponse:
     return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
 
-def _extraction(ex: Any) -> dict[str, Any]:
-    doc = ex.to_json()
-    scores = [s["confidence"] for s in doc["spans"] if "confidence" in s]
-    return {**doc, "confidence": min(scores) if scores else None}  # the weakest span: what a reviewer checks first
-
-
 def app_factory() -> FastAPI:
     """What `microgpt serve` hands to uvicorn: settings from `MICROGPT_SERVE_<FIELD>` environment variables."""
     import os
@@ -476,4 +430,8 @@ def app_factory() -> FastAPI:
         raw = os.environ.get(f"MICROGPT_SERVE_{field.upper()}")
         if raw is not None:
             values[field] = raw not in ("0", "false", "no") if field in ("keep_texts", "log_predictions") else raw
+    if os.environ.get("MICROGPT_LLM_BASE_URL"):  # the escalation target, from MICROGPT_LLM_* (routing.llm)
+        from microgpt.routing.llm import FallbackConfig
+
+        values["fallback"] = FallbackConfig.from_env()
     return create_app(ServeSettings(**values))

@@ -12,6 +12,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends
 
+from microgpt.errors import DataError
 from microgpt.serving.models import HTTPError, Models
 from microgpt.serving.schemas import ReviewItem, ReviewResolveRequest
 from microgpt.store.db import REVIEW_STATUSES, ReviewConflictError, ReviewNotFoundError, Store
@@ -49,16 +50,11 @@ def review_router(store: Store, models: Models, requests_total: Any, authorize: 
                 _, model = models.get(item["module"])
             except HTTPError:  # the module is gone or not promoted: keep the answer as given
                 model = None
-            if model is not None and model.task != "extract":
-                given = [target] if isinstance(target, str) else target
-                unknown = [x for x in given if x not in model.labels_]
-                if unknown:
-                    raise HTTPError(
-                        422,
-                        f"unknown label(s) {unknown} for module {item['module']!r}",
-                        f"known labels: {', '.join(model.labels_)}",
-                    )
-                target = given if model.task == "tag" else target
+            if model is not None:
+                try:
+                    target = model.correction(body.label, body.labels)
+                except DataError as err:
+                    raise HTTPError(422, f"module {item['module']!r}: {err.message}", err.hint) from None
         return _review_call(item_id, lambda: store.resolve_review(item_id, target, by="api"))
 
     @router.post("/v1/review/{item_id}/skip")

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import datetime
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
+
+from microgpt.routing.llm import FallbackConfig
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -47,6 +49,7 @@ class ServeSettings(BaseModel):
     log_predictions: bool = True
     host: str | None = None  # the bound interface; on loopback, requests must name a loopback Host (DNS rebinding)
     allowed_hosts: str = ""  # more Host names to accept on loopback, comma-separated (a reverse proxy's name)
+    fallback: FallbackConfig | None = None  # the LLM escalations go to; None: they queue for a person
 
 
 class PredictRequest(BaseModel):
@@ -77,26 +80,64 @@ class PredictRequest(BaseModel):
         return self
 
 
-class Prediction(BaseModel):
-    request_id: str
-    label: str | None = None
-    labels: list[str] | None = None
-    confidence: float | None = None
-    confidences: list[float] | None = None
-    decision: str | None = Field(None, description="Classifiers: answer, escalate or queue (the module's policy).")
+class _Prediction(BaseModel):
+    request_id: str = Field(description="Send it back with feedback (POST /v1/modules/{name}/feedback).")
+
+
+class Alternative(BaseModel):
+    label: str
+    confidence: float
+
+
+class ClassifyPrediction(_Prediction):
+    """A classifier's answer: the label, how sure, and what the module's policy decided."""
+
+    task: Literal["classify"] = "classify"
+    label: str
+    confidence: float
+    decision: Literal["answer", "escalate", "queue"] = Field(description="What the module's policy decided.")
+    unknown: bool = Field(description="The input is unlike anything in training.")
     reason: str | None = Field(None, description="Why it is not answered: low_confidence or unknown_input.")
-    unknown: bool | None = Field(None, description="Classifiers: the input is unlike anything in training.")
+    top: list[Alternative] = Field([], description="The most probable labels, best first (up to 3).")
     answer: str | None = Field(None, description="The fallback model's label, when it answered an escalation.")
     answered_by: str | None = Field(None, description="'fallback' when the large model answered.")
     review_id: str | None = Field(None, description="The review-queue item, when the text waits for a person.")
-    fields: dict[str, Any] | None = Field(None, description="Extractors: normalised field values (None if absent).")
-    spans: list[dict[str, Any]] | None = Field(
-        None, description="Extractors: label, start, end, text, confidence and normalised value of each span."
-    )
-    reply: str | None = Field(None, description="Repliers: the draft, placeholders filled from the fields given.")
-    intent: str | None = Field(None, description="Repliers: the intent the draft was written for.")
-    unfilled: list[str] | None = Field(None, description="Repliers: placeholders left visible (no field given).")
-    tokens: int | None = Field(None, description="Repliers: tokens written.")
+
+
+class TagPrediction(_Prediction):
+    """A tagger's answer: every label at or above the module's threshold."""
+
+    task: Literal["tag"] = "tag"
+    labels: list[str]
+    confidences: list[float]
+
+
+class ExtractPrediction(_Prediction):
+    """An extractor's answer: typed field values and the spans behind them."""
+
+    task: Literal["extract"] = "extract"
+    fields: dict[str, Any] = Field(description="Normalised field values (None or [] where absent).")
+    spans: list[dict[str, Any]] = Field(description="label, start, end, text, confidence and value of each span.")
+    confidence: float | None = Field(None, description="The weakest span's confidence (what to check first).")
+
+
+class ReplyPrediction(_Prediction):
+    """A replier's draft, placeholders filled only from the fields given."""
+
+    task: Literal["reply"] = "reply"
+    reply: str
+    intent: str | None = Field(None, description="The intent the draft was written for.")
+    filled: list[str] = Field([], description="Placeholders filled from the fields given.")
+    unfilled: list[str] = Field([], description="Placeholders left visible (no field given).")
+    tokens: int
+    first_token_ms: float | None = None
+    ms: float | None = None
+
+
+Prediction = Annotated[
+    ClassifyPrediction | TagPrediction | ExtractPrediction | ReplyPrediction, Field(discriminator="task")
+]
+PREDICTION = TypeAdapter(Prediction)
 
 
 class PredictResponse(BaseModel):
