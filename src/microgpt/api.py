@@ -50,7 +50,7 @@ def train(
     if out is not None:
         check_out(out)  # before training: a bad --out must not cost minutes of training first
     if not isinstance(data, Dataset):
-        data = read_examples(data, task=task, text_col=text_col, label_col=label_col, label_sep=label_sep,
+        data = read_examples(data, task=cls.data_kind, text_col=text_col, label_col=label_col, label_sep=label_sep,
                              reply_col=reply_col)  # fmt: skip
     accepted = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "tier", "seed")]
     sections = _config_sections(config)

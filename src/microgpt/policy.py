@@ -80,6 +80,11 @@ class Decision:
             out["top"] = [{"label": label, "confidence": round(p, 4)} for label, p in self.top]
         return out
 
+    def columns(self) -> dict[str, Any]:
+        """The answer as flat columns (a row of a CSV written by `microgpt predict --out`)."""
+        return {"label": self.label, "confidence": round(self.confidence, 4), "decision": self.action,
+                "unknown": self.unknown}  # fmt: skip
+
 
 def choose_policy(
     confidence: np.ndarray,

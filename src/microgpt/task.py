@@ -46,6 +46,7 @@ class Result(Protocol):
     """A typed prediction (a label decision, tags, an extraction, a draft): adapters only serialise it."""
 
     def to_json(self) -> dict[str, Any]: ...
+    def columns(self) -> dict[str, Any]: ...  # flat, for a row of an output CSV
 
 
 @dataclass(frozen=True)
@@ -66,8 +67,11 @@ class Task:
 
     task: ClassVar[str] = ""
     tiers: ClassVar[dict[str, Tier]] = {}
+    data_kind: ClassVar[str] = "label"  # the file format `read_examples` reads for it (data.readers.KINDS)
     options: ClassVar[tuple[str, ...]] = ()  # keyword options `results` takes (REST/CLI refuse the others)
+    multilabel: ClassVar[bool] = False  # targets are sets of labels (a Tagger)
     teacher_labels: ClassVar[bool] = False  # whether an LLM teacher can label its data (one label a text)
+    documents: ClassVar[bool] = False  # reads whole documents (e.g. receipts), not only one-line messages
     slow: ClassVar[bool] = False  # results take tens of ms or more: servers compute them off the event loop
     metric: ClassVar[str] = ""  # the headline metric of `evaluation` (what `score` returns, what retraining compares)
 

@@ -65,7 +65,7 @@ def print_metrics(console: Console, model: Any, metrics: dict[str, Any], title: 
         if isinstance(value, float):
             table.add_row(key, f"{value:.4f}")
     console.print(table)
-    if model.task == "extract":
+    if model.documents and metrics.get("per_label"):  # an extractor: each field's own figures
         per = Table(title="per field")
         for col in ("field", "precision", "recall", "F1", "support"):
             per.add_column(col, justify="left" if col == "field" else "right")

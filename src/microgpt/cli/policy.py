@@ -29,7 +29,7 @@ def policy_cmd(
     from microgpt.task import load
 
     model = load(module)
-    if model.task != "classify":
+    if not hasattr(model, "set_policy"):
         raise ConfigError(f"{module} is a {model.task} module", hint="cascade policies apply to classifiers for now")
     dataset = read_examples(data, text_col=text_col, label_col=label_col, min_per_label=0)
     if warn_overlap(Console(stderr=True), module, dataset.texts):

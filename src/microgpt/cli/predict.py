@@ -71,7 +71,7 @@ def predict_cmd(
     reference = _reference(reference_date)
     if context is not None:
         _check_context(model, context)
-    if whole and model.task != "extract":
+    if whole and not model.documents:
         raise ConfigError("--whole reads whole documents for extractors", hint=f"{module} is a {model.task} module")
     gen: dict[str, Any] = {"max_new_tokens": max_new_tokens if max_new_tokens is not None else max_tokens}
     gen |= {"temperature": temperature, "top_p": top_p, "seed": seed}
@@ -80,7 +80,7 @@ def predict_cmd(
     if out is not None:
         _predict_file(model, Path(str(text)), out, text_col, batch_size, context, reference, fields, intent, gen)
         return
-    if model.task == "reply":
+    if "stream" in model.options:  # a replier: the draft is streamed as it is written
         _reply(model, module, text, fields, intent, gen)
         return
     if whole:
@@ -186,9 +186,9 @@ def _reference(value: str | None) -> datetime.date | None:
 
 def _check_context(model: Any, context: str) -> None:
     """An extractor's --context must be one of its slots (its schema's fields); anything else would do nothing."""
-    if model.task != "extract":
+    if "context" not in model.options:
         raise ConfigError(f"--context is for extractors; this is a {model.task} module", hint="drop --context")
-    slots = list(model.schema_)
+    slots = list(model.labels_)
     if context not in slots:
         close = difflib.get_close_matches(context, slots, n=1)
         guess = f"did you mean {close[0]!r}? " if close else ""
@@ -198,28 +198,13 @@ def _check_context(model: Any, context: str) -> None:
 def answers(
     model: Any, texts: list[str], context: str | None = None, reference: datetime.date | None = None
 ) -> list[dict[str, Any]]:
-    """One JSON-able answer per text (classify: label, confidence, decision, unknown; tag: labels, confidences;
-    extract: fields and spans)."""
-    from microgpt.policy import decide
+    """One JSON-able answer per text: the task's typed results (`to_json`)."""
+    return [r.to_json() for r in _results(model, texts, context, reference)]
 
-    if model.task == "extract":
-        return [ex.to_json() for ex in model.predict(texts, context, reference)]
-    out: list[dict[str, Any]] = []
-    for row in model.predict_proba(texts):
-        if model.task == "tag":
-            picked = [j for j in range(len(row)) if row[j] >= model.engine_.threshold_]
-            out.append(
-                {
-                    "labels": [model.labels_[j] for j in picked],
-                    "confidences": [round(float(row[j]), 4) for j in picked],
-                }
-            )
-            continue
-        best = int(row.argmax())
-        confidence = float(row[best])
-        threshold = getattr(model, "unknown_threshold_", float("inf"))
-        out.append(decide(model.labels_[best], confidence, 1 - confidence > threshold, model.policy_).to_json())
-    return out
+
+def _results(model: Any, texts: list[str], context: str | None, reference: datetime.date | None) -> list[Any]:
+    options = {"context": context, "reference_date": reference}
+    return list(model.results(texts, **{k: v for k, v in options.items() if v is not None}))
 
 
 def _print(found: list[dict[str, Any]], rows: list[dict[str, Any]]) -> None:
@@ -227,17 +212,6 @@ def _print(found: list[dict[str, Any]], rows: list[dict[str, Any]]) -> None:
         head = {"id": row["id"]} if "id" in row else {}
         sys.stdout.write(json.dumps({**head, **answer, "text": row["text"]}, ensure_ascii=False) + "\n")
     sys.stdout.flush()
-
-
-def _columns(model: Any, answer: dict[str, Any], draft: dict[str, Any] | None) -> dict[str, Any]:
-    """The answer as flat columns for a file: fields as columns for extractors, the draft for repliers."""
-    if draft is not None:
-        return {"draft": draft["reply"], "unfilled": draft["unfilled"]}
-    if model.task == "extract":
-        return dict(answer["fields"])
-    if model.task == "tag":
-        return {"labels": answer["labels"]}
-    return {k: answer[k] for k in ("label", "confidence", "decision", "unknown") if k in answer}
 
 
 def _predict_file(
@@ -275,13 +249,11 @@ def _predict_file(
         for start in range(0, len(rows), batch_size):
             batch = [row for _, row in rows[start : start + batch_size]]
             texts = [row[col].replace("\r\n", "\n") for row in batch]
-            if model.task == "reply":
-                drafts = [
-                    model.predict_one(t, intent=intent, fields=fields, **{k: v for k, v in gen.items()}) for t in texts
-                ]
-                flat = [_columns(model, {}, {"reply": d.text, "unfilled": d.unfilled}) for d in drafts]
+            if "stream" in model.options:  # a replier: the draft options apply
+                found = model.results(texts, intent=intent, fields=fields, **gen)
             else:
-                flat = [_columns(model, a, None) for a in answers(model, texts, context, reference)]
+                found = _results(model, texts, context, reference)
+            flat = [r.columns() for r in found]
             for row, cols in zip(batch, flat, strict=True):
                 renamed = {(f"predicted_{k}" if k in columns else k): v for k, v in cols.items()}
                 added += [k for k in renamed if k not in added]

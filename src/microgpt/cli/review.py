@@ -129,6 +129,7 @@ def resolve_cmd(
 ) -> None:
     """Give a review item its correct label; it becomes a training example (`microgpt modules feedback NAME`)."""
     from microgpt.store.db import Store
+    from microgpt.task import task_class
 
     given = [x.strip() for arg in labels for x in arg.split(",") if x.strip()]
     if not given:
@@ -140,7 +141,7 @@ def resolve_cmd(
         ref = registry_module(item["module"])
         if ref is not None:
             check_labels(given, ref.labels, item["module"])
-            if ref.task == "tag":
+            if task_class(ref.task).multilabel:
                 target = given
     store.resolve_review(item_id, target, by="cli")
     module = item["module"] if item else "NAME"

@@ -35,7 +35,8 @@ def read_examples(
     require_labels: bool = True,
     reply_col: str | None = None,
 ) -> Dataset:
-    """Read a `.csv` or `.jsonl` file into a `Dataset` for `task` ('classify', 'tag', 'extract' or 'reply').
+    """Read a `.csv` or `.jsonl` file into a `Dataset` for `task` ('classify', 'tag', 'extract' or 'reply'), or
+    directly in one of the data formats (`KINDS`: label, labels, spans, pairs) a task declares as `data_kind`.
 
     Reply data has a message (`text_col`) and the reply sent to it (`reply_col`, default `reply`, `response`, ...),
     optionally its intent (`label_col`, found if named `intent`, `label`, ...) and, in JSONL, a `fields` object.
@@ -55,6 +56,7 @@ def read_examples(
     text = _decode(raw, path)
     if not text.strip():
         raise DataError(f"{path} is empty", hint="export at least a header and two examples per label")
+    kind = data_kind(task)
     suffix = path.suffix.lower()
     if suffix in (".jsonl", ".ndjson", ".json"):
         rows = _jsonl_rows(text, path)
@@ -66,17 +68,17 @@ def read_examples(
     examples: list[Example] = []
     columns: list[str] | None = None
     tcol = lcol = None
-    if task == "extract" and suffix not in (".jsonl", ".ndjson", ".json"):
+    if kind == "spans" and suffix not in (".jsonl", ".ndjson", ".json"):
         raise DataError(
             f"extraction data must be JSONL, got {path.name}",
             hint='one object per line: {"text": ..., "spans": [{"start": 0, "end": 4, "label": "date"}]} '
             'or {"text": ..., "fields": {"total": "9.00"}}',
         )
     for line_no, row in rows:
-        if task == "extract":
+        if kind == "spans":
             examples.append(_extract_example(row, text_col or "text", f"{path.name}:{line_no}"))
             continue
-        if task == "reply":
+        if kind == "pairs":
             if columns is None:
                 columns = list(row)
                 tcol = _pick_column(columns, text_col, (*TEXT_COLUMNS, "instruction", "question"), "text", path)
@@ -102,16 +104,32 @@ def read_examples(
                 hint="remove the row or fill in its text; whitespace-only texts cannot be learned from",
             )
         target = row.get(lcol) if lcol else None
-        example = _make_example(value, target, task, label_sep, where, require_labels, lcol)
+        example = _make_example(value, target, kind, label_sep, where, require_labels, lcol)
         meta = {k: row[k].strip() for k in META_COLUMNS if k not in (tcol, lcol) and isinstance(row.get(k), str)}
         meta = {k: v for k, v in meta.items() if v}
         examples.append(replace(example, meta=meta) if meta else example)
     if not examples:
         raise DataError(f"{path} has a header but no data rows", hint="add examples below the header")
     data = Dataset(examples, name=path.stem)
-    if require_labels and min_per_label > 0 and task not in ("extract", "reply"):
+    if require_labels and min_per_label > 0 and kind in ("label", "labels"):
         check_label_counts(data, min_per_label)
     return data
+
+
+# The data format of each built-in task: one label a text, a set of labels, spans/fields (JSONL), message/reply pairs.
+KINDS = ("label", "labels", "spans", "pairs")
+TASK_KINDS = {"classify": "label", "tag": "labels", "extract": "spans", "reply": "pairs"}
+
+
+def data_kind(task: str) -> str:
+    """The data format to read for `task` (a built-in task's name, or a format from KINDS)."""
+    kind = TASK_KINDS.get(task, task)
+    if kind not in KINDS:
+        raise DataError(
+            f"no data format for {task!r}",
+            hint=f"read with a task ({', '.join(TASK_KINDS)}) or a format ({', '.join(KINDS)})",
+        )
+    return kind
 
 
 def check_label_counts(data: Dataset, min_per_label: int = 2) -> None:
@@ -225,15 +243,15 @@ def _pick_column(columns: list[str], wanted: str | None, candidates: tuple[str, 
 
 
 def _make_example(
-    text: str, target: Any, task: str, label_sep: str | None, where: str, require: bool, lcol: str | None
+    text: str, target: Any, kind: str, label_sep: str | None, where: str, require: bool, lcol: str | None
 ) -> Example:
     if target is None or (isinstance(target, str) and not target.strip()):
-        if require and task == "classify":
+        if require and kind == "label":
             raise DataError(f"missing label at {where} (column {lcol!r})", hint="give every row a label, or drop it")
-        if task == "tag" and target is not None:
+        if kind == "labels" and target is not None:
             return Example(text=text, labels=(), source=where)  # an explicit empty cell: no labels apply
         return Example(text=text, source=where)
-    if task == "classify":
+    if kind == "label":
         if not isinstance(target, (str, int)) or isinstance(target, bool):
             raise DataError(
                 f"label at {where} is {type(target).__name__} {target!r}, expected one label",

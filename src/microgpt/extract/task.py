@@ -73,17 +73,23 @@ class Extraction:
             "confidence": round(confidence, 4) if confidence is not None else None,
         }
 
+    def columns(self) -> dict[str, Any]:
+        """One column per field (list fields as JSON lists)."""
+        return {name: to_json(value) for name, value in self.fields.items()}
+
 
 class Extractor(Task):
     """Span and field extraction on the nano (CRF) or micro (token classification) tier."""
 
     task = "extract"
+    data_kind = "spans"
     metric = "span_f1"
     tiers: ClassVar[dict[str, Tier]] = {
         "nano": Tier("microgpt.extract.crf:CrfEngine", CrfConfig),
         "micro": Tier("microgpt.extract.token:TokenMicroEngine", MicroConfig),
     }
     options: ClassVar[tuple[str, ...]] = ("context", "reference_date")
+    documents: ClassVar[bool] = True  # reads whole documents (a receipt), not only one-line messages
 
     def __init__(
         self,

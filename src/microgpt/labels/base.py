@@ -40,7 +40,6 @@ class LabelTask(Task):
     """Base of the label tasks: targets are label names, predictions probabilities over `labels_`."""
 
     tiers: ClassVar[dict[str, Tier]] = LABEL_TIERS
-    multilabel: ClassVar[bool] = False
 
     def __init__(
         self,

@@ -27,6 +27,9 @@ class Tags:
     def to_json(self) -> dict[str, Any]:
         return {"labels": list(self.labels), "confidences": [round(c, 4) for c in self.confidences]}
 
+    def columns(self) -> dict[str, Any]:
+        return {"labels": list(self.labels)}
+
 
 class Tagger(LabelTask):
     """Multi-label tagger on any tier.
@@ -37,6 +40,7 @@ class Tagger(LabelTask):
     """
 
     task = "tag"
+    data_kind = "labels"
     multilabel = True
     metric = "micro_f1"
 

@@ -27,6 +27,9 @@ class Draft:
     first_token_ms: float = 0.0
     ms: float = 0.0
 
+    def columns(self) -> dict[str, Any]:
+        return {"draft": self.text, "unfilled": list(self.unfilled)}
+
     def to_json(self) -> dict[str, Any]:
         """The draft as the CLI and REST print it (timings are in `ms` / `first_token_ms`)."""
         return {

@@ -44,6 +44,7 @@ class Replier(Task):
     """Reply drafting on the nano (retrieval) or micro (tinygpt) tier."""
 
     task = "reply"
+    data_kind = "pairs"
     metric = "rouge_l"
     slow = True  # a draft takes tens of ms to seconds
     tiers: ClassVar[dict[str, Tier]] = {
