@@ -30,6 +30,14 @@ BOARDS = {
     "restaurant8k": ("extract", lambda: datasets.restaurant8k("train"), lambda: datasets.restaurant8k("test")),
     "sroie": ("extract", lambda: datasets.sroie("train"), lambda: datasets.sroie("test")),
 }
+for _loc in datasets.MASSIVE_LOCALES:  # in-language, and trained on en-US then tested on the parallel rows
+    BOARDS[f"massive-{_loc}"] = ("classify", lambda loc=_loc: datasets.massive(loc, "train"),
+                                 lambda loc=_loc: datasets.massive(loc, "test"))  # fmt: skip
+    if _loc != "en-US":
+        BOARDS[f"massive-en-US→{_loc}"] = ("classify", lambda: datasets.massive("en-US", "train"),
+                                           lambda loc=_loc: datasets.massive(loc, "test"))  # fmt: skip
+# systems beyond the tiers: (tier, micro settings)
+VARIANTS = {"multilingual": ("micro", {"backbone": "multilingual"})}
 EXTRACT_MICRO = {  # documents: longer windows so a receipt needs ~3 of them, not ~8
     "sroie": {"max_length": 256, "stride": 64, "batch_size": 16},
 }
@@ -62,15 +70,18 @@ def train_job(board: str, system: str, out: Path) -> dict[str, object]:
         return sklearn_baseline(train, test)
     start = time.perf_counter()
     micro = {"max_minutes": 13.0} if board == "banking77" else EXTRACT_MICRO.get(board, {})
-    model = microgpt.train(train, task=task, tier=system, out=out, micro=micro)
+    tier, micro = VARIANTS.get(system, (system, micro))
+    model = microgpt.train(train, task=task, tier=tier, out=out, micro=micro)
     seconds = time.perf_counter() - start
     report = microgpt.evaluate(model, test, write=True)
     extra = {}
     engine = model.engine_
     if task == "extract":
         extra = {"epochs_run": len(engine.fit_result_.get("history", []))} if system == "micro" else {}
-    elif system == "micro":
+    elif tier == "micro" and "members" in engine.fit_result_:
         extra = {"epochs_run": [len(r["history"]) for r in engine.fit_result_["members"]], "nano_blend": engine.blend_}
+    elif tier == "micro":
+        extra = {"nano_blend": engine.blend_}
     return {
         "train_seconds": seconds,
         "size_mb": dir_size_mb(out),

@@ -30,6 +30,8 @@ SYSTEMS = {
     "nlupp-banking": ["nano", "micro"],
     "restaurant8k": ["nano", "micro"],
     "sroie": ["nano", "micro"],
+    **{f"massive-{loc}": ["nano", "multilingual"] for loc in ("en-US", "zh-CN", "es-ES", "de-DE")},
+    **{f"massive-en-US→{loc}": ["nano", "multilingual"] for loc in ("zh-CN", "es-ES", "de-DE")},
 }
 COLUMNS = [
     ("system", "system", "{}"),

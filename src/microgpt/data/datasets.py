@@ -52,6 +52,18 @@ def banking77(split: str = "train") -> Dataset:
     return Dataset(data, name=f"banking77-{split}")
 
 
+MASSIVE_LOCALES = ("en-US", "zh-CN", "es-ES", "de-DE")
+
+
+def massive(locale: str = "en-US", split: str = "train") -> Dataset:
+    """MASSIVE 1.1 intents (60 labels) in one locale: 11,514 train / 2,033 dev / 2,974 test, parallel across locales
+    (row i of every locale's split is the same utterance, translated)."""
+    if locale not in MASSIVE_LOCALES:
+        raise DataError(f"MASSIVE has no locale {locale!r} here", hint=f"use one of: {', '.join(MASSIVE_LOCALES)}")
+    path = _split_file(f"massive/{locale}", split, {"train": "train.csv", "dev": "dev.csv", "test": "test.csv"})
+    return Dataset(read_examples(path, min_per_label=0), name=f"massive-{locale}-{split}")
+
+
 def cfpb(split: str = "train") -> Dataset:
     """CFPB complaint narratives routed to 5 product classes: 700 train / 300 test."""
     path = _split_file("cfpb_complaints", split, {"train": "train.csv", "test": "test.csv"})
