@@ -5,18 +5,24 @@ from __future__ import annotations
 import typer
 from rich.console import Console
 
-from microgpt.store.db import Store
+from microgpt.store.db import SCOPES, Store, check_scopes
 
 app = typer.Typer(help="API keys for `microgpt serve` (once any key exists, every route but health needs one).")
 console = Console()
 
 
 @app.command("create")
-def create_cmd(name: str) -> None:
+def create_cmd(
+    name: str,
+    scope: list[str] = typer.Option(
+        None, "--scope", help="predict, review or admin; repeat for several (default: all three)."
+    ),
+) -> None:
     """Create a key and print it once (only its hash is kept)."""
-    key = Store().create_key(name)
+    scopes = check_scopes(scope) if scope else SCOPES
+    key = Store().create_key(name, scopes=scopes)
     typer.echo(key)
-    Console(stderr=True).print(f"created key {name!r}; store it now, it cannot be shown again")
+    Console(stderr=True).print(f"created key {name!r} ({', '.join(scopes)}); store it now, it cannot be shown again")
 
 
 @app.command("revoke")
@@ -31,4 +37,4 @@ def list_cmd() -> None:
     """Key names, prefixes and state (never the keys)."""
     for k in Store().keys():
         state = f"revoked {k['revoked_at']}" if k["revoked_at"] else "active"
-        console.print(f"{k['name']}\t{k['prefix']}…\tcreated {k['created_at']}\t{state}")
+        console.print(f"{k['name']}\t{k['prefix']}…\t{k['scopes']}\tcreated {k['created_at']}\t{state}")
