@@ -172,14 +172,24 @@ class Registry:
         history.append({"version": version, "at": utc_now()})
         self._write_json(path.parent / "history.json", history)
 
-    def rollback(self, name: str) -> int:
-        """Re-promote the version that was current before the present one; returns it."""
+    def previous(self, name: str) -> int | None:
+        """The version `rollback` would re-promote, or None when there is none."""
+        history = self._rollback_history(name)
+        return int(history[-1]["version"]) if history else None
+
+    def _rollback_history(self, name: str) -> list[dict[str, Any]]:
         folder = self._folder(name)
         current = self.current(name)
         history = self._history(name)
         # Drop the present promotion (and any whose version was removed since): what remains last is the target.
         while history and (history[-1]["version"] == current or not (folder / str(history[-1]["version"])).is_dir()):
             history.pop()
+        return history
+
+    def rollback(self, name: str) -> int:
+        """Re-promote the version that was current before the present one; returns it."""
+        folder = self._folder(name)
+        history = self._rollback_history(name)
         if not history:
             raise RegistryError(
                 f"module {name!r} has no earlier promoted version to roll back to", hint="microgpt modules list"
