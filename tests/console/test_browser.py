@@ -113,7 +113,8 @@ def test_an_uploaded_csv_with_one_bad_row_shows_that_rows_error(page, site: Site
     page.wait_for_url(re.compile(r".*/data/map/.*"))
     errors = page.locator("[data-testid=row-errors] li")
     assert errors.count() == 1
-    assert errors.first.get_attribute("data-line") == "7" and "empty text" in errors.first.inner_text()
+    assert errors.first.get_attribute("data-line") == "7"
+    assert "empty text at tickets.csv:7" in errors.first.inner_text()
     assert page.locator("table.preview tr.bad").count() == 1
     shot(page, "upload-row-error")
 

@@ -73,9 +73,9 @@ def router(console: Console) -> APIRouter:
         if suffix not in SUFFIXES:
             ctx = {"error": f"{name}: MicroGPT reads .csv, .tsv and .jsonl files", "jobs": []}
             return console.render(request, user, "data.html", ctx, status=422)
-        token = secrets.token_urlsafe(12)
-        uploads.mkdir(parents=True, exist_ok=True)
-        path = uploads / f"{token}-{re.sub(r'[^A-Za-z0-9_.-]', '_', name)}"
+        token = secrets.token_hex(12)
+        path = uploads / token / re.sub(r"[^A-Za-z0-9_.-]", "_", name)  # a folder per upload: the name stays the user's
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(form.get("content", ""), encoding="utf-8")
         auth.session_data(user).setdefault("uploads", {})[token] = str(path)
         return RedirectResponse(f"/data/map/{token}", status_code=303)
@@ -97,8 +97,8 @@ def router(console: Console) -> APIRouter:
         label_col = label_col or _guess(columns, LABEL_COLUMNS, exclude=text_col)
         errors, n_ok, problem = row_errors(path, task, text_col, label_col)
         bad = {e["line"] for e in errors}
-        module = re.sub(r"[^a-z0-9_-]", "-", path.name.split("-", 1)[-1].rsplit(".", 1)[0].lower()).strip("-_")
-        ctx = {"token": token, "filename": path.name.split("-", 1)[-1], "columns": columns, "preview": preview,
+        module = re.sub(r"[^a-z0-9_-]", "-", path.stem.lower()).strip("-_")[:64]
+        ctx = {"token": token, "filename": path.name, "columns": columns, "preview": preview,
                "text_col": text_col, "label_col": label_col, "task": task, "errors": errors, "bad": bad, "n_ok": n_ok,
                "problem": problem, "module": module or "module"}  # fmt: skip
         return console.render(request, user, "map.html", ctx)

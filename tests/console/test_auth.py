@@ -1,0 +1,148 @@
+"""Scopes, sessions, CSRF and offline docs through the ASGI app (no browser needed), and the console's helpers."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+import microgpt
+from microgpt.serving.app import create_app
+from microgpt.serving.auth import rest_scope
+from microgpt.serving.console.data import row_errors
+from microgpt.serving.console.pages import highlight
+from microgpt.serving.schemas import ServeSettings
+from microgpt.store.db import Store
+from microgpt.store.registry import Registry
+from tests.console.conftest import HELPDESK, ROOT
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory):
+    home = tmp_path_factory.mktemp("auth-home")
+    microgpt.train(HELPDESK, task="classify", tier="nano", out=home / "m")
+    Registry(home).add(home / "m", "helpdesk")
+    store = Store(home / "microgpt.db")
+    keys = {scope: store.create_key(f"{scope}-key", scopes=[scope]) for scope in ("predict", "review", "admin")}
+    with TestClient(create_app(ServeSettings(home=str(home)))) as client:
+        yield client, keys
+
+
+def _bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def test_rest_routes_need_their_scope(served) -> None:
+    client, keys = served
+    body = {"text": "where is my parcel"}
+    assert client.post("/v1/modules/helpdesk/predict", json=body).status_code == 401
+    assert client.post("/v1/modules/helpdesk/predict", json=body, headers=_bearer(keys["predict"])).status_code == 200
+    refused = client.post("/v1/modules/helpdesk/predict", json=body, headers=_bearer(keys["review"]))
+    assert refused.status_code == 403
+    assert refused.json() == {
+        "error": "the key 'review-key' does not have the 'predict' scope",
+        "hint": "use a key that has it: microgpt keys create NAME --scope predict",
+    }
+    assert client.get("/v1/review", headers=_bearer(keys["review"])).status_code == 200
+    assert client.get("/v1/review", headers=_bearer(keys["predict"])).status_code == 403
+    assert client.get("/v1/modules", headers=_bearer(keys["review"])).status_code == 200  # listing: any valid key
+
+
+def test_route_scope_table() -> None:
+    assert rest_scope("POST", "/v1/modules/router/predict") == "predict"
+    assert rest_scope("POST", "/v1/modules/router/feedback") == "predict"
+    assert rest_scope("POST", "/v1/review/abc/resolve") == "review"
+    assert rest_scope("POST", "/v1/modules/router/promote") == "admin"
+    assert rest_scope("GET", "/v1/modules") is None
+
+
+def test_console_session_cookie_is_httponly_strict_and_the_key_is_not_in_it(served) -> None:
+    client, keys = served
+    client.cookies.clear()
+    page = client.get("/signin")
+    token = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+    assert client.post("/signin", data={"key": keys["admin"]}, follow_redirects=False).status_code == 403  # no CSRF
+    signed = client.post("/signin", data={"key": keys["admin"], "csrf": token, "next": "https://evil.example/"},
+                         follow_redirects=False)  # fmt: skip
+    assert signed.status_code == 303 and signed.headers["location"] == "/modules"  # never an open redirect
+    cookie = signed.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and keys["admin"] not in cookie
+    assert client.get("/modules").status_code == 200
+    client.cookies.clear()
+    assert client.get("/modules", follow_redirects=False).headers["location"].startswith("/signin?next=")
+
+
+def test_a_predict_key_cannot_open_the_review_queue_page(served) -> None:
+    client, keys = served
+    client.cookies.clear()
+    token = re.search(r'name="csrf" value="([^"]+)"', client.get("/signin").text).group(1)
+    client.post("/signin", data={"key": keys["predict"], "csrf": token})
+    page = client.get("/review", headers={"accept": "text/html"})
+    assert page.status_code == 403 and "review" in page.text
+    client.cookies.clear()
+
+
+def test_docs_are_served_offline_with_the_bearer_scheme(served) -> None:
+    client, _ = served
+    html = client.get("/docs").text
+    assert "cdn" not in html.lower() and "https://" not in html
+    for asset in re.findall(r'(?:src|href)="(/docs-assets/[^"]+)"', html):
+        assert client.get(asset).status_code == 200
+    schema = client.get("/openapi.json").json()
+    assert schema["components"]["securitySchemes"]["bearer"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "description": schema["components"]["securitySchemes"]["bearer"]["description"],
+    }
+    predict = schema["paths"]["/v1/modules/{name}/predict"]["post"]
+    assert predict["security"] == [{"bearer": []}]
+    assert predict["responses"]["403"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/Error"
+    }
+    assert client.get("/redoc").status_code == 404  # its assets would come from a CDN: not offered
+
+
+def test_keys_create_takes_repeatable_scopes(tmp_path: Path) -> None:
+    env = {**os.environ, "MICROGPT_HOME": str(tmp_path), "PYTHONPATH": str(ROOT / "src")}
+
+    def keys(*args: str) -> subprocess.CompletedProcess[str]:
+        cmd = [sys.executable, "-m", "microgpt.cli.app", "keys", *args]
+        return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)
+
+    made = keys("create", "night", "--scope", "review", "--scope", "predict")
+    assert made.returncode == 0, made.stderr
+    key = made.stdout.strip()
+    assert Store(tmp_path / "microgpt.db").key_info(key) == {"name": "night", "scopes": ("predict", "review")}
+    bad = keys("create", "x", "--scope", "root")
+    assert bad.returncode == 1 and "unknown scope(s) ['root']" in bad.stderr
+
+
+def test_row_errors_lists_every_bad_row_in_the_readers_words(tmp_path: Path) -> None:
+    lines = HELPDESK.read_text().splitlines()
+    path = tmp_path / "tickets.csv"
+    path.write_text(
+        "\n".join([lines[0], *lines[1:4], '"",billing', *lines[4:8], "a text with no label,", *lines[8:40]])
+    )
+    errors, n_ok, problem = row_errors(path, "classify", None, None)
+    assert problem is None and [e["line"] for e in errors] == [5, 10]
+    assert (
+        "empty text at tickets.csv:5" in errors[0]["message"]
+        and "missing label at tickets.csv:10" in errors[1]["message"]
+    )
+    assert n_ok == 39  # the two bad rows left out
+
+
+def test_highlight_marks_spans_in_order() -> None:
+    text = "table for 4 on friday"
+    spans = [{"start": 15, "end": 21, "label": "date"}, {"start": 10, "end": 11, "label": "people"}]
+    assert highlight(text, spans) == [
+        {"text": "table for ", "label": None},
+        {"text": "4", "label": "people"},
+        {"text": " on ", "label": None},
+        {"text": "friday", "label": "date"},
+    ]
