@@ -28,6 +28,7 @@ from microgpt.serving.console.web import Console
 SUFFIXES = (".csv", ".tsv", ".jsonl")
 MAX_ROW_ERRORS = 20  # re-reads to find more bad rows after the first; past this the page says "and more"
 PREVIEW_ROWS = 8
+TRAINABLE = ("classify", "tag")  # the label tasks: a text column and a label column are all they need
 
 
 @dataclass
@@ -112,7 +113,7 @@ def router(console: Console) -> APIRouter:
         from microgpt.store.registry import check_name
 
         check_name(name)
-        if task not in ("classify", "tag"):
+        if task not in TRAINABLE:
             raise ConsoleError(422, f"the console trains classify and tag modules, not {task!r}", "use microgpt train")
         if one_at_a_time.locked():
             raise ConsoleError(409, "a training job is already running", "wait for it to finish (see Data → model)")

@@ -195,14 +195,14 @@ def router(console: Console) -> APIRouter:
         _, model = console.models.get(name)
         result = model.results([text])[0]
         ctx["result"] = result.to_json()
-        if model.task == "extract":
+        if "spans" in ctx["result"]:  # an extraction: mark its spans in the text
             ctx["segments"] = highlight(text, ctx["result"]["spans"])
         return console.render(request, user, "try.html", ctx)
 
     @r.get("/try/{name}/stream")
     def try_stream(name: str, text: str, user: Principal = Depends(auth.console("predict"))) -> Response:
         _, model = console.models.get(name)
-        if model.task != "reply":
+        if not hasattr(model, "stream"):
             raise ConsoleError(422, f"module {name!r} is a {model.task} module; only repliers stream", "POST the form")
         if not text.strip():
             raise ConsoleError(422, "text is empty", "type a message")

@@ -29,7 +29,7 @@ def router(console: Console) -> APIRouter:
         except HTTPError:
             return [], [], None, None
         top: list[dict[str, Any]] = []
-        if model.task == "classify":
+        if getattr(model, "multilabel", True) is False:  # a single-label classifier: its Decision has a top 3
             top = model.results([text])[0].to_json().get("top", [])
         return list(getattr(model, "labels_", [])), top, version, model.task
 
@@ -85,10 +85,10 @@ def router(console: Console) -> APIRouter:
                 store.add_audit(user.name, "skip", item["module"], item["version"], item_id)
             else:
                 label = form.get("label", "").strip()
-                labels, _, _, task = labels_for(item["module"], item["text"])
+                labels, _, _, _ = labels_for(item["module"], item["text"])
                 if not label:
                     raise ConsoleError(422, "pick a label first", "press 1–9 or search the list, then Enter")
-                if labels and task != "extract" and label not in labels:
+                if labels and label not in labels:
                     raise ConsoleError(422, f"unknown label {label!r} for {item['module']}", "pick one from the list")
                 prediction = item["prediction"] if isinstance(item["prediction"], dict) else {}
                 kind = "accept" if label == prediction.get("label") else "correct"
