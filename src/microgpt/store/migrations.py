@@ -85,6 +85,7 @@ MIGRATIONS: list[str] = [
         created_at TEXT NOT NULL
     );
     CREATE INDEX audit_module ON audit (module, id);
-    CREATE INDEX review_queue_confidence ON review_queue (status, module, confidence)
+    CREATE INDEX review_queue_next ON review_queue (status, module, confidence, created_at);
+    CREATE INDEX review_queue_next_any ON review_queue (status, confidence, created_at)
     """,
 ]
