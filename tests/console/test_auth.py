@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -30,7 +31,7 @@ def served(tmp_path_factory: pytest.TempPathFactory):
     store = Store(home / "microgpt.db")
     keys = {scope: store.create_key(f"{scope}-key", scopes=[scope]) for scope in ("predict", "review", "admin")}
     with TestClient(create_app(ServeSettings(home=str(home)))) as client:
-        yield client, keys
+        yield client, keys, store
 
 
 def _bearer(key: str) -> dict[str, str]:
@@ -38,7 +39,7 @@ def _bearer(key: str) -> dict[str, str]:
 
 
 def test_rest_routes_need_their_scope(served) -> None:
-    client, keys = served
+    client, keys, _ = served
     body = {"text": "where is my parcel"}
     assert client.post("/v1/modules/helpdesk/predict", json=body).status_code == 401
     assert client.post("/v1/modules/helpdesk/predict", json=body, headers=_bearer(keys["predict"])).status_code == 200
@@ -62,7 +63,7 @@ def test_route_scope_table() -> None:
 
 
 def test_console_session_cookie_is_httponly_strict_and_the_key_is_not_in_it(served) -> None:
-    client, keys = served
+    client, keys, _ = served
     client.cookies.clear()
     page = client.get("/signin")
     token = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
@@ -78,7 +79,7 @@ def test_console_session_cookie_is_httponly_strict_and_the_key_is_not_in_it(serv
 
 
 def test_a_predict_key_cannot_open_the_review_queue_page(served) -> None:
-    client, keys = served
+    client, keys, _ = served
     client.cookies.clear()
     token = re.search(r'name="csrf" value="([^"]+)"', client.get("/signin").text).group(1)
     client.post("/signin", data={"key": keys["predict"], "csrf": token})
@@ -88,7 +89,7 @@ def test_a_predict_key_cannot_open_the_review_queue_page(served) -> None:
 
 
 def test_docs_are_served_offline_with_the_bearer_scheme(served) -> None:
-    client, _ = served
+    client, _, _ = served
     html = client.get("/docs").text
     assert "cdn" not in html.lower() and "https://" not in html
     for asset in re.findall(r'(?:src|href)="(/docs-assets/[^"]+)"', html):
@@ -146,3 +147,16 @@ def test_highlight_marks_spans_in_order() -> None:
         {"text": " on ", "label": None},
         {"text": "friday", "label": "date"},
     ]
+
+
+def test_revoking_a_key_ends_its_console_sessions(served) -> None:
+    client, _, store = served
+    key = store.create_key("temp-admin")
+    client.cookies.clear()
+    token = re.search(r'name="csrf" value="([^"]+)"', client.get("/signin").text).group(1)
+    client.post("/signin", data={"key": key, "csrf": token})
+    assert client.get("/modules", follow_redirects=False).status_code == 200
+    store.revoke_key("temp-admin")
+    time.sleep(1.1)  # key checks are cached for a second
+    assert client.get("/modules", follow_redirects=False).headers["location"].startswith("/signin")
+    client.cookies.clear()

@@ -68,6 +68,7 @@ class _Session:
     csrf: str
     signed_in: bool
     expires: float
+    key_sha256: str = ""  # the signed-in key's hash: a revoked key ends its sessions (within a second)
     data: dict[str, Any] = field(default_factory=dict)
 
 
@@ -91,12 +92,14 @@ class Auth:
 
     def key_info(self, key: str) -> dict[str, Any] | None:
         """The key's name and scopes, cached a second (a revoked key stops working within that second)."""
-        digest = hashlib.sha256(key.encode()).hexdigest()
+        return self.key_info_by_hash(hashlib.sha256(key.encode()).hexdigest())
+
+    def key_info_by_hash(self, digest: str) -> dict[str, Any] | None:
         now = time.monotonic()
         held = self._keys.get(digest)
         if held is not None and now - held[0] <= 1.0:
             return held[1]
-        info = self.store.key_info(key)
+        info = self.store.key_info_by_hash(digest)
         if len(self._keys) > 1000:
             self._keys.clear()
         self._keys[digest] = (now, info)
@@ -130,14 +133,14 @@ class Auth:
                 return None
         return sid, session
 
-    def new_session(self, name: str, scopes: tuple[str, ...], signed_in: bool) -> str:
+    def new_session(self, name: str, scopes: tuple[str, ...], signed_in: bool, key_sha256: str = "") -> str:
         sid = secrets.token_urlsafe(24)
         with self._lock:
             if len(self._sessions) >= MAX_SESSIONS:
                 oldest = min(self._sessions, key=lambda s: self._sessions[s].expires)
                 del self._sessions[oldest]
             self._sessions[sid] = _Session(name, scopes, secrets.token_urlsafe(24), signed_in,
-                                           time.time() + SESSION_SECONDS)  # fmt: skip
+                                           time.time() + SESSION_SECONDS, key_sha256)  # fmt: skip
         return sid
 
     def end_session(self, request: Request) -> None:
@@ -148,10 +151,11 @@ class Auth:
 
     def sign_in(self, key: str) -> str | None:
         """A new signed-in session for a valid key (its id), else None."""
-        info = self.store.key_info(key.strip()) if key.strip() else None
+        digest = hashlib.sha256(key.strip().encode()).hexdigest()
+        info = self.store.key_info_by_hash(digest) if key.strip() else None
         if info is None:
             return None
-        return self.new_session(info["name"], info["scopes"], signed_in=True)
+        return self.new_session(info["name"], info["scopes"], signed_in=True, key_sha256=digest)
 
     def visitor(self, request: Request) -> Principal:
         """The console caller: their session, or a new anonymous one (with every scope only while no key exists).
@@ -160,6 +164,9 @@ class Auth:
         """
         held = self._session(request)
         keys = self.keys_exist()
+        if held is not None and held[1].signed_in and self.key_info_by_hash(held[1].key_sha256) is None:
+            self.end_session(request)  # its key was revoked: sign in again
+            held = None
         if held is not None and (held[1].signed_in or not keys):
             sid, s = held
             return Principal(s.name, s.scopes, sid, s.csrf, s.signed_in)

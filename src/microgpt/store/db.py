@@ -207,9 +207,13 @@ class Store(ReviewQueue):
 
     def key_info(self, key: str) -> dict[str, Any] | None:
         """The active key's name and scopes (a tuple), or None for an unknown or revoked key."""
+        return self.key_info_by_hash(_sha256(key))
+
+    def key_info_by_hash(self, key_sha256: str) -> dict[str, Any] | None:
+        """`key_info` by the key's sha256 (what a console session keeps instead of the key)."""
         row = (
             self.connect()
-            .execute("SELECT name, scopes FROM api_keys WHERE key_sha256 = ? AND revoked_at IS NULL", (_sha256(key),))
+            .execute("SELECT name, scopes FROM api_keys WHERE key_sha256 = ? AND revoked_at IS NULL", (key_sha256,))
             .fetchone()
         )
         if row is None:
