@@ -57,7 +57,8 @@ def _rows() -> list[dict[str, str]]:
 
 @pytest.fixture(scope="session")
 def console_home(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str], list[str]]:
-    """helpdesk v1 (live) and v2 (trained on the other seed's split), a frozen eval set, five queued texts, keys."""
+    """helpdesk v1 (live) and v2 (trained on every row), a frozen eval set, five queued texts, keys; an invoice
+    extractor and a reply drafter (all nano)."""
     home = tmp_path_factory.mktemp("console-home")
     data = microgpt.read_examples(HELPDESK)
     train, test = microgpt.train_test_split(data, test_fraction=0.25, seed=0)
@@ -66,6 +67,10 @@ def console_home(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[s
     microgpt.train(data, task="classify", tier="nano", out=home / "v2", seed=1)
     registry.add(home / "v1", "helpdesk")
     registry.add(home / "v2", "helpdesk")
+    microgpt.train(ROOT / "examples" / "invoices.jsonl", task="extract", tier="nano", out=home / "ex")
+    registry.add(home / "ex", "invoices")
+    microgpt.train(ROOT / "examples" / "replies.jsonl", task="reply", tier="nano", out=home / "rp")
+    registry.add(home / "rp", "replies")
     with (registry.root / "helpdesk" / "eval.jsonl").open("w") as f:
         for e in list(test)[:60]:
             f.write(json.dumps({"text": e.text, "label": e.label}) + "\n")

@@ -5,11 +5,12 @@ from __future__ import annotations
 import io
 import json
 import re
+import time
 
 import httpx
 import pytest
 
-from tests.console.conftest import HELPDESK, Site, shot, sign_in
+from tests.console.conftest import HELPDESK, ROOT, Site, shot, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -46,6 +47,45 @@ def test_try_a_text_shows_label_confidence_in_words_decision_and_top_3(page, sit
     assert page.locator("[data-testid=top] li").count() == 3
     assert page.evaluate("document.documentElement.scrollWidth") <= width
     shot(page, f"try-{width}")
+
+
+def test_try_an_extractor_highlights_its_spans_in_the_text(page, site: Site) -> None:
+    first = json.loads((ROOT / "examples" / "invoices.jsonl").read_text().splitlines()[0])
+    sign_in(page, site, site.admin_key, "/try/invoices")
+    page.fill("#text", first["text"])
+    page.click("#try-form button[type=submit]")
+    marks = page.locator("[data-testid=marked] mark")
+    assert marks.count() >= 3
+    labels = {m.get_attribute("data-label") for m in marks.all()}
+    assert {"company", "invoice_no", "total"} <= labels
+    assert page.inner_text("[data-testid=field-invoice_no]").startswith("INV-")
+    shot(page, "try-extractor")
+
+
+def test_try_a_replier_streams_its_draft(page, site: Site) -> None:
+    sign_in(page, site, site.admin_key, "/try/replies")
+    pieces: list[str] = []
+    page.on("response", lambda r: pieces.append(r.headers.get("content-type", "")) if "/stream?" in r.url else None)
+    page.fill("#text", "where is my parcel? order NW-12345")
+    page.click("#try-form button[type=submit]")
+    page.wait_for_selector("#draft-card[data-done]")
+    assert len(page.inner_text("[data-testid=draft]")) > 20
+    assert any(p.startswith("text/event-stream") for p in pieces)
+    shot(page, "try-replier")
+
+
+def test_activity_shows_requests_decisions_and_queue_depth(page, site: Site, width: int) -> None:
+    headers = {"Authorization": f"Bearer {site.admin_key}"}
+    texts = ["where is my parcel", "refund please", "cannot log in"]
+    assert httpx.post(f"{site.url}/v1/modules/helpdesk/predict", json={"texts": texts}, headers=headers).is_success
+    time.sleep(0.3)  # the prediction log writes in the background
+    sign_in(page, site, site.admin_key, "/activity")
+    card = page.locator("section[data-module=helpdesk]")
+    assert re.search(r"\d+ requests", card.inner_text())
+    assert int(card.locator("[data-testid=depth-helpdesk]").inner_text()) >= 1
+    assert card.locator("svg.chart rect").count() >= 1
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    shot(page, f"activity-{width}")
 
 
 def test_three_review_items_resolved_with_the_keyboard_only_become_training_data(page, site: Site) -> None:

@@ -111,7 +111,7 @@ def stacked_bars(days: list[str], values: dict[str, dict[str, float]], title: st
                     y -= bar
                     parts.append(f'<rect x="{x}" y="{y:.1f}" width="18" height="{bar:.1f}" fill="{COLOURS[key]}">'
                                  f"<title>{day}: {int(n)} {key}</title></rect>")  # fmt: skip
-        if i % max(1, len(days) // 7) == 0 or i == len(days) - 1:
+        if (len(days) - 1 - i) % max(1, len(days) // 7) == 0:  # about 7 dates, the last one today
             parts.append(f'<text x="{x + 9}" y="{h + 12}" text-anchor="middle">{day[5:]}</text>')
     parts.append(f'<text x="2" y="10" class="axis">{int(top)}</text></svg>')
     return Markup("".join(parts))
@@ -129,7 +129,7 @@ def spend_bars(days: list[str], values: dict[str, float], title: str) -> Markup:
         if bar > 0:
             parts.append(f'<rect x="{x}" y="{h - bar:.1f}" width="18" height="{bar:.1f}" fill="{COLOURS["spend"]}">'
                          f"<title>{day}: ${cost:.4f}</title></rect>")  # fmt: skip
-        if i % max(1, len(days) // 7) == 0 or i == len(days) - 1:
+        if (len(days) - 1 - i) % max(1, len(days) // 7) == 0:  # about 7 dates, the last one today
             parts.append(f'<text x="{x + 9}" y="{h + 12}" text-anchor="middle">{day[5:]}</text>')
     parts.append(f'<text x="2" y="10" class="axis">${top:.2f}</text></svg>')
     return Markup("".join(parts))

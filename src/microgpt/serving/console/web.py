@@ -29,6 +29,7 @@ class Console:
         self.registry = models.registry
         self.env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
         self.env.globals.update(plain_confidence=plain_confidence, decision_words=decision_words, human_size=human_size)
+        self.env.filters["field_value"] = field_value
         self._manifests: dict[Path, tuple[float, dict[str, Any], int]] = {}
         self._lock = threading.Lock()
 
@@ -89,6 +90,19 @@ def decision_words(action: str | None) -> str:
         "escalate": "sent to the LLM fallback",
         "queue": "queued for a person",
     }.get(action or "", action or "—")
+
+
+def field_value(value: Any) -> str:
+    """An extracted field as a person reads it: money as "90.20 USD", lists joined, nothing as a dash."""
+    if value is None:
+        return "—"
+    if isinstance(value, list):
+        return ", ".join(field_value(v) for v in value)
+    if isinstance(value, dict):
+        if "amount" in value:
+            return " ".join(str(value[k]) for k in ("amount", "currency") if value.get(k) is not None)
+        return ", ".join(f"{k}: {field_value(v)}" for k, v in value.items())
+    return str(value)
 
 
 def human_size(n: int) -> str:

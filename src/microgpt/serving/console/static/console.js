@@ -41,13 +41,15 @@ function streamedDrafts() {
     const card = document.getElementById("draft-card");
     const out = document.getElementById("draft");
     const meta = document.getElementById("draft-meta");
-    card.hidden = false; out.textContent = ""; meta.textContent = "writing…";
+    card.hidden = false; out.textContent = ""; meta.textContent = "writing…"; delete card.dataset.done;
     const source = new EventSource(`/try/${encodeURIComponent(form.dataset.module)}/stream?text=${encodeURIComponent(text)}`);
     source.addEventListener("token", (e) => { out.textContent += JSON.parse(e.data).text; });
     source.addEventListener("done", (e) => {
       const d = JSON.parse(e.data);
       out.textContent = d.reply;
-      meta.textContent = (d.intent ? `intent: ${d.intent}` : "") + (d.unfilled && d.unfilled.length ? ` · fill in: ${d.unfilled.join(", ")}` : "");
+      const notes = [d.intent ? `intent: ${d.intent}` : "", d.unfilled && d.unfilled.length ? `fill in: ${d.unfilled.join(", ")}` : ""];
+      meta.textContent = notes.filter(Boolean).join(" · ");
+      card.dataset.done = "1";
       source.close();
     });
     source.onerror = () => { meta.textContent = "the stream stopped"; source.close(); };
