@@ -89,7 +89,7 @@ def test_a_predict_key_cannot_open_the_review_queue_page(served) -> None:
 
 
 def test_docs_are_served_offline_with_the_bearer_scheme(served) -> None:
-    client, _, _ = served
+    client, keys, _ = served
     html = client.get("/docs").text
     assert "cdn" not in html.lower() and "https://" not in html
     for asset in re.findall(r'(?:src|href)="(/docs-assets/[^"]+)"', html):
@@ -105,6 +105,11 @@ def test_docs_are_served_offline_with_the_bearer_scheme(served) -> None:
     assert predict["responses"]["403"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/Error"
     }
+    examples = predict["requestBody"]["content"]["application/json"]["examples"]
+    for example in examples.values():  # each works as sent: one of text / texts
+        assert ("text" in example["value"]) != ("texts" in example["value"])
+        sent = client.post("/v1/modules/helpdesk/predict", json=example["value"], headers=_bearer(keys["predict"]))
+        assert sent.status_code == 200, sent.text
     assert client.get("/redoc").status_code == 404  # its assets would come from a CDN: not offered
 
 

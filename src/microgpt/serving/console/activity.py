@@ -101,7 +101,7 @@ def stacked_bars(days: list[str], values: dict[str, dict[str, float]], title: st
     for i, day in enumerate(days):
         v = values.get(day)
         x = i * 24 + 3
-        y = h
+        y = float(h)
         if v:
             other = v["requests"] - v["answered"] - v["escalated"] - v["queued"]
             for key, n in (("answered", v["answered"] + max(other, 0)), ("escalated", v["escalated"]),

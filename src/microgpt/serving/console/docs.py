@@ -19,6 +19,18 @@ ERRORS = {
     "422": "the request does not match the schema, or a label/option is unknown",
 }
 ASSETS = "/docs-assets"
+# Request examples that work as sent: one of `text` / `texts`, never both (the schema alone shows every field).
+EXAMPLES = {
+    ("/v1/modules/{name}/predict", "post"): {
+        "one text": {"value": {"text": "where is my parcel? it was due on Monday"}},
+        "a batch": {"value": {"texts": ["I was charged twice", "cannot log in since the update"]}},
+    },
+    ("/v1/modules/{name}/feedback", "post"): {
+        "a correction by request id": {"value": {"prediction_id": "REQUEST_ID", "label": "billing"}},
+        "a new labelled text": {"value": {"text": "I was charged twice", "label": "billing"}},
+    },
+    ("/v1/review/{item_id}/resolve", "post"): {"one label": {"value": {"label": "billing"}}},
+}
 
 
 def install(app: FastAPI) -> None:
@@ -81,8 +93,12 @@ def with_security(schema: dict[str, Any]) -> dict[str, Any]:
     for path, operations in schema.get("paths", {}).items():
         if not (path.startswith("/v1/") or path == "/metrics"):
             continue
-        for op in operations.values():
+        for method, op in operations.items():
             op["security"] = [{"bearer": []}]
+            examples = EXAMPLES.get((path, method))
+            body = op.get("requestBody", {}).get("content", {}).get("application/json")
+            if examples and body is not None:
+                body["examples"] = examples
             responses = op.setdefault("responses", {})
             for status, words in ERRORS.items():
                 responses[status] = {
