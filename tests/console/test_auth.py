@@ -165,3 +165,22 @@ def test_revoking_a_key_ends_its_console_sessions(served) -> None:
     time.sleep(1.1)  # key checks are cached for a second
     assert client.get("/modules", follow_redirects=False).headers["location"].startswith("/signin")
     client.cookies.clear()
+
+
+def test_items_queued_by_a_fallback_failure_can_be_skipped_in_bulk(served) -> None:
+    client, keys, store = served
+    failed = [store.enqueue_review("helpdesk", f"text {i}", reason="fallback_failed: timeout") for i in range(3)]
+    kept = store.enqueue_review("helpdesk", "unsure text", reason="low_confidence", confidence=0.1)
+    client.cookies.clear()
+    token = re.search(r'name="csrf" value="([^"]+)"', client.get("/signin").text).group(1)
+    client.post("/signin", data={"key": keys["review"], "csrf": token})
+    page = client.get("/review?module=helpdesk").text
+    assert "3 item(s) were queued because the LLM fallback failed" in page
+    token = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+    client.post("/review/bulk", data={"csrf": token, "module": "helpdesk", "reason": "fallback_failed"})
+    assert [store.review_item(i)["status"] for i in failed] == ["skipped"] * 3
+    assert store.review_item(kept)["status"] == "pending"
+    assert (
+        store.audit("helpdesk")[0]["action"] == "bulk_skip" and store.audit("helpdesk")[0]["key_name"] == "review-key"
+    )
+    client.cookies.clear()
