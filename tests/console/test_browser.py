@@ -206,3 +206,14 @@ def test_a_review_key_cannot_promote(page, site: Site) -> None:
     as_admin = httpx.post(f"{site.url}/v1/modules/helpdesk/predict", json=body,
                           headers={"Authorization": f"Bearer {site.admin_key}"})  # fmt: skip
     assert as_admin.status_code == 200
+
+
+@pytest.mark.parametrize("width", [1280, 390], ids=["1280px", "390px"])
+def test_every_page_fits_the_screen_without_sideways_scrolling(page, site: Site, width: int) -> None:
+    sign_in(page, site, site.admin_key)
+    for path in ("/modules", "/try/helpdesk", "/review", "/data", "/activity", "/modules/helpdesk/promote?version=2"):
+        page.goto(site.url + path)
+        assert page.locator("main h1").count() == 1, path
+        overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        assert overflow <= 0, f"{path} scrolls sideways by {overflow}px at {width}px"
+        shot(page, f"page{path.replace('/', '-').replace('?', '-')}-{width}")
