@@ -184,3 +184,31 @@ def test_items_queued_by_a_fallback_failure_can_be_skipped_in_bulk(served) -> No
         store.audit("helpdesk")[0]["action"] == "bulk_skip" and store.audit("helpdesk")[0]["key_name"] == "review-key"
     )
     client.cookies.clear()
+
+
+def test_items_queued_by_a_fallback_failure_can_be_retried_with_the_llm(served, monkeypatch) -> None:
+    from tests.routing.stub_llm import StubLLM
+
+    client, keys, store = served
+    stub = StubLLM()
+    monkeypatch.setenv("MICROGPT_LLM_BASE_URL", stub.base_url)
+    monkeypatch.setenv("MICROGPT_LLM_MODEL", "stub-1")
+    try:
+        texts = {"I was charged twice": "answered", "please answer [400]": "failed", "tell me a joke": "unknown"}
+        ids = {store.enqueue_review("helpdesk", t, reason="fallback_failed: timeout"): t for t in texts}
+        client.cookies.clear()
+        token = re.search(r'name="csrf" value="([^"]+)"', client.get("/signin").text).group(1)
+        client.post("/signin", data={"key": keys["review"], "csrf": token})
+        page = client.get("/review?module=helpdesk").text
+        assert 'data-testid="bulk-retry"' in page
+        token = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+        after = client.post("/review/bulk", data={"csrf": token, "module": "helpdesk", "action": "retry"}).text
+        assert "1 answered" in after and "1 failed again" in after and "1 it could not label" in after
+        status = {texts[t]: store.review_item(i)["status"] for i, t in ids.items()}
+        assert status == {"answered": "skipped", "failed": "pending", "unknown": "pending"}
+        labels = {r["text"]: r["label"] for r in store.teacher_labels("helpdesk")}
+        assert labels["I was charged twice"] == "billing"
+        assert store.audit("helpdesk")[0]["action"] == "bulk_retry"
+    finally:
+        stub.stop()
+        client.cookies.clear()

@@ -5,10 +5,12 @@ from the keyboard (1–9 pick, Enter accept, S skip). Answers go through `Store.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from microgpt.errors import MicroGPTError
 from microgpt.serving.auth import ConsoleError, Principal, form_data
@@ -16,6 +18,16 @@ from microgpt.serving.console.web import Console
 from microgpt.serving.models import HTTPError
 
 MAX_BULK = 10_000  # bound one bulk action; a bigger backlog takes a second click
+MAX_RETRY = 200  # LLM calls take seconds each: a retry click asks about at most this many
+
+
+def fallback_client() -> Any:
+    """The LLM fallback client when MICROGPT_LLM_BASE_URL is set (as the server's cascade builds it), else None."""
+    if not os.environ.get("MICROGPT_LLM_BASE_URL"):
+        return None
+    from microgpt.routing.llm import FallbackConfig, LLMClient
+
+    return LLMClient(FallbackConfig.from_env())
 
 
 def router(console: Console) -> APIRouter:
@@ -29,7 +41,7 @@ def router(console: Console) -> APIRouter:
         except HTTPError:
             return [], [], None, None
         top: list[dict[str, Any]] = []
-        if getattr(model, "multilabel", True) is False:  # a single-label classifier: its Decision has a top 3
+        if text and getattr(model, "multilabel", True) is False:  # a single-label classifier: its Decision has a top 3
             top = model.results([text])[0].to_json().get("top", [])
         return list(getattr(model, "labels_", [])), top, version, model.task
 
@@ -42,6 +54,7 @@ def router(console: Console) -> APIRouter:
         ctx: dict[str, Any] = {
             "module": module, "item": item, "counts": counts, "done_here": data.get("reviewed", 0),
             "modules": _pending_by_module(store), "fallback_failed": _count_reason(store, module, "fallback_failed"),
+            "fallback_ready": bool(os.environ.get("MICROGPT_LLM_BASE_URL")),
         }  # fmt: skip
         held = data.pop("flash", None)
         if held:
@@ -60,15 +73,58 @@ def router(console: Console) -> APIRouter:
 
     @r.post("/review/bulk")
     async def bulk(request: Request, user: Principal = Depends(auth.console("review"))) -> Response:
+        """Skip, or ask the LLM fallback again for, every pending item queued because the fallback failed."""
         form = await form_data(request)
         module = form.get("module") or None
         reason = form.get("reason", "fallback_failed")
-        ids = [i["id"] for i in store.review_items(module, "pending", None) if i["reason"].startswith(reason)]
-        for item_id in ids[:MAX_BULK]:
-            store.skip_review(item_id, by=user.name)
-        store.add_audit(user.name, "bulk_skip", module or "*", detail={"reason": reason, "n": len(ids[:MAX_BULK])})
-        auth.session_data(user)["flash"] = (f"skipped {len(ids[:MAX_BULK])} item(s) queued by {reason}", "ok")
+        items = [i for i in store.review_items(module, "pending", None) if i["reason"].startswith(reason)]
+        data = auth.session_data(user)
+        if form.get("action") == "retry":
+            client = fallback_client()
+            if client is None:
+                data["flash"] = ("no LLM fallback is configured", "error")
+                return RedirectResponse(_back(module), status_code=303)
+            done = await run_in_threadpool(retry, client, items[:MAX_RETRY], user.name)
+            store.add_audit(user.name, "bulk_retry", module or "*", detail={"reason": reason, **done})
+            data["flash"] = (f"asked the LLM again about {sum(done.values())} item(s): {done['answered']} answered "
+                             f"(they leave the queue as teacher labels), {done['failed']} failed again, "
+                             f"{done['unknown']} it could not label", "ok")  # fmt: skip
+            return RedirectResponse(_back(module), status_code=303)
+        for item in items[:MAX_BULK]:
+            store.skip_review(item["id"], by=user.name)
+        n = len(items[:MAX_BULK])
+        store.add_audit(user.name, "bulk_skip", module or "*", detail={"reason": reason, "n": n})
+        data["flash"] = (f"skipped {n} item(s) queued by {reason}", "ok")
         return RedirectResponse(_back(module), status_code=303)
+
+    def retry(client: Any, items: list[dict[str, Any]], who: str) -> dict[str, int]:
+        """Ask the fallback once more per item: an answer is logged as a teacher label (training data, as the
+        cascade logs it) and takes the item off the queue; a failure or an 'unknown' leaves it pending."""
+        from microgpt.routing.llm import FallbackError
+        from microgpt.routing.teacher import LabelTeacher
+
+        done = {"answered": 0, "failed": 0, "unknown": 0}
+        teachers: dict[str, Any] = {}
+        for item in items:
+            labels, _, _, _ = labels_for(item["module"], "")
+            if not labels:
+                done["failed"] += 1
+                continue
+            teacher = teachers.setdefault(item["module"], LabelTeacher(client, labels))
+            try:
+                answer = teacher.label(item["text"])
+            except FallbackError:
+                done["failed"] += 1
+                continue
+            r = answer.result
+            store.log_teacher(item["module"], item["text"], answer.label, client.config.model, answer.raw,
+                              r.prompt_tokens, r.completion_tokens, r.cost_usd)  # fmt: skip
+            if answer.label is None:
+                done["unknown"] += 1
+                continue
+            store.skip_review(item["id"], by=f"fallback:{client.config.model} (retried by {who})")
+            done["answered"] += 1
+        return done
 
     @r.post("/review/{item_id}")
     async def decide(request: Request, item_id: str, user: Principal = Depends(auth.console("review"))) -> Response:
