@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -212,3 +213,33 @@ def test_items_queued_by_a_fallback_failure_can_be_retried_with_the_llm(served, 
     finally:
         stub.stop()
         client.cookies.clear()
+
+
+def test_retrain_from_corrections_goes_through_the_gate(served) -> None:
+    client, keys, store = served
+    home = store.path.parent
+    rows = HELPDESK.read_text().splitlines()
+    with (home / "modules" / "helpdesk" / "eval.jsonl").open("w") as f:
+        for line in rows[300:380]:
+            text, label = line.rsplit(",", 1)
+            f.write(json.dumps({"text": text.strip('"'), "label": label}) + "\n")
+    store.add_feedback("helpdesk", "billing", text="they took the money twice this month")
+    client.cookies.clear()
+    token = re.search(r'name="csrf" value="([^"]+)"', client.get("/signin").text).group(1)
+    client.post("/signin", data={"key": keys["admin"], "csrf": token})
+    token = re.search(r'name="csrf" value="([^"]+)"', client.get("/data").text).group(1)
+    mapped = client.post("/data/upload", data={"csrf": token, "filename": "base.csv", "content": "\n".join(rows[:300])})
+    assert 'data-testid="retrain"' in mapped.text
+    upload = re.search(r'name="token" value="([^"]+)"', mapped.text).group(1)
+    job = client.post("/data/retrain", data={"csrf": token, "token": upload, "module": "helpdesk"})
+    job_id = job.url.path.rsplit("/", 1)[1]
+    with client.stream("GET", f"/data/jobs/{job_id}/events") as events:
+        last = [line for line in events.iter_lines() if line.startswith("data:")][-1]
+    done = json.loads(last.removeprefix("data:"))
+    assert done["percent"] == 100 and done["error"] is None, done
+    assert re.search(r"\(\d+ corrections", done["summary"]) and "frozen evaluation set (80 texts)" in done["summary"]
+    # v1 learnt every row of the set it is scored on, so the new version cannot beat it: registered, not promoted
+    assert "not promoted: v1 stays live" in done["summary"] and Registry(home).current("helpdesk") == 1
+    assert (home / "modules" / "helpdesk" / "eval-set.jsonl").exists()  # frozen from eval.jsonl the first time
+    assert store.audit("helpdesk")[0]["action"] == "retrain"
+    client.cookies.clear()

@@ -101,8 +101,20 @@ def router(console: Console) -> APIRouter:
         module = re.sub(r"[^a-z0-9_-]", "-", path.stem.lower()).strip("-_")[:64]
         ctx = {"token": token, "filename": path.name, "columns": columns, "preview": preview,
                "text_col": text_col, "label_col": label_col, "task": task, "errors": errors, "bad": bad, "n_ok": n_ok,
-               "problem": problem, "module": module or "module"}  # fmt: skip
+               "problem": problem, "module": module or "module", "retrainable": retrainable(task)}  # fmt: skip
         return console.render(request, user, "map.html", ctx)
+
+    def retrainable(task: str) -> list[str]:
+        """Live modules of this task: the upload can be their base data for a gated retrain."""
+        out = []
+        for name in registry.names():
+            try:
+                live = [v for v in registry.versions(name) if v.current]
+            except MicroGPTError:
+                continue
+            if live and live[0].task == task:
+                out.append(name)
+        return out
 
     @r.post("/data/train")
     async def train(request: Request, user: Principal = Depends(auth.console("admin"))) -> Response:
@@ -115,19 +127,26 @@ def router(console: Console) -> APIRouter:
         check_name(name)
         if task not in TRAINABLE:
             raise ConsoleError(422, f"the console trains classify and tag modules, not {task!r}", "use microgpt train")
-        if one_at_a_time.locked():
-            raise ConsoleError(409, "a training job is already running", "wait for it to finish (see Data → model)")
         job = Job(secrets.token_urlsafe(8), name, user.name)
-        jobs[job.id] = job
-        args = (job, path, task, text_col, label_col)
-        threading.Thread(target=run_job, args=args, name=f"microgpt-train-{job.id}", daemon=True).start()
+        start_job(job, lambda step, progress, tmp: train_new(job, step, progress, tmp, path, task, text_col, label_col))
         return RedirectResponse(f"/data/jobs/{job.id}", status_code=303)
 
-    def run_job(job: Job, path: Path, task: str, text_col: str | None, label_col: str | None) -> None:
-        from microgpt.api import train
-        from microgpt.data.readers import read_examples
-        from microgpt.data.splits import train_test_split
-        from microgpt.evaluation.report import evaluate
+    @r.post("/data/retrain")
+    async def retrain(request: Request, user: Principal = Depends(auth.console("admin"))) -> Response:
+        form = await form_data(request)
+        path = upload_path(user, form.get("token", ""))
+        text_col, label_col, name = form.get("text_col"), form.get("label_col"), form.get("module", "").strip()
+        if registry.current(name) is None:
+            raise ConsoleError(404, f"module {name!r} has no live version to retrain", "train a new module instead")
+        job = Job(secrets.token_urlsafe(8), name, user.name)
+        start_job(job, lambda step, progress, tmp: retrain_gated(job, step, progress, tmp, path, text_col, label_col))
+        return RedirectResponse(f"/data/jobs/{job.id}", status_code=303)
+
+    def start_job(job: Job, work: Any) -> None:
+        """Run `work(step, progress, tmp)` in a thread; its return value is the job's result. One job at a time."""
+        if not one_at_a_time.acquire(blocking=False):
+            raise ConsoleError(409, "a training job is already running", "wait for it to finish (see Data → model)")
+        jobs[job.id] = job
 
         def step(stage: str, percent: int) -> None:
             job.stage, job.percent = stage, percent
@@ -135,32 +154,10 @@ def router(console: Console) -> APIRouter:
         def progress(stage: str, done: int, total: int) -> None:  # the engine's steps fill 15–80%
             step(f"training: {stage}", 15 + int(65 * done / max(total, 1)))
 
-        with one_at_a_time:
+        def run() -> None:
             tmp = Path(tempfile.mkdtemp(prefix="console-train-"))
             try:
-                step("reading the data", 5)
-                clean = _without_bad_rows(path, task, text_col, label_col, tmp)
-                data = read_examples(clean, task=task, text_col=text_col, label_col=label_col)
-                trainset, test = train_test_split(data, 0.2, seed=0) if len(data) >= 10 else (data, None)
-                step("training", 15)
-                model = train(trainset, task=task, tier="nano", out=tmp / "module", progress=progress)
-                step("evaluating on the held-out split", 85)
-                metrics: dict[str, Any] = {}
-                if test is not None and len(test):
-                    metrics = evaluate(model, test, out_dir=tmp / "module", with_cost=False)["metrics"]
-                step("adding to the registry", 95)
-                version = registry.add(tmp / "module", job.module)
-                store.add_audit(job.user, "train", job.module, version, detail={"examples": len(data)})
-                headline = {k: v for k, v in metrics.items() if k in ("accuracy", "macro_f1", "micro_f1")}
-                words = ", ".join(f"{k} {v:.3f}" for k, v in headline.items()) or "no held-out split (under 10 rows)"
-                live = registry.current(job.module) == version
-                held_out = len(test) if test else 0
-                summary = f"{job.module} v{version}: {len(trainset)} training examples, {held_out} held out; {words}"
-                job.result = {
-                    "version": version,
-                    "summary": summary + (" — live now" if live else " — promote it on Modules"),
-                    "report": f"/modules/{job.module}/{version}/report" if metrics else None,
-                }
+                job.result = work(step, progress, tmp)
                 step("done", 100)
             except MicroGPTError as err:
                 job.error = f"{err.message}" + (f" — {err.hint}" if err.hint else "")
@@ -170,6 +167,72 @@ def router(console: Console) -> APIRouter:
             finally:
                 job.done = True
                 shutil.rmtree(tmp, ignore_errors=True)
+                one_at_a_time.release()
+
+        try:
+            threading.Thread(target=run, name=f"microgpt-train-{job.id}", daemon=True).start()
+        except BaseException:
+            one_at_a_time.release()
+            raise
+
+    def train_new(job: Job, step: Any, progress: Any, tmp: Path, path: Path, task: str, text_col: str | None,
+                  label_col: str | None) -> dict[str, Any]:  # fmt: skip
+        """Train nano on the upload (less its bad rows), evaluate on a held-out fifth, add as the next version."""
+        from microgpt.api import train
+        from microgpt.data.readers import read_examples
+        from microgpt.data.splits import train_test_split
+        from microgpt.evaluation.report import evaluate
+
+        step("reading the data", 5)
+        clean = _without_bad_rows(path, task, text_col, label_col, tmp)
+        data = read_examples(clean, task=task, text_col=text_col, label_col=label_col)
+        trainset, test = train_test_split(data, 0.2, seed=0) if len(data) >= 10 else (data, None)
+        step("training", 15)
+        model = train(trainset, task=task, tier="nano", out=tmp / "module", progress=progress)
+        step("evaluating on the held-out split", 85)
+        metrics: dict[str, Any] = {}
+        if test is not None and len(test):
+            metrics = evaluate(model, test, out_dir=tmp / "module", with_cost=False)["metrics"]
+        step("adding to the registry", 95)
+        version = registry.add(tmp / "module", job.module)
+        store.add_audit(job.user, "train", job.module, version, detail={"examples": len(data)})
+        headline = {k: v for k, v in metrics.items() if k in ("accuracy", "macro_f1", "micro_f1")}
+        words = ", ".join(f"{k} {v:.3f}" for k, v in headline.items()) or "no held-out split (under 10 rows)"
+        live = registry.current(job.module) == version
+        held_out = len(test) if test else 0
+        summary = f"{job.module} v{version}: {len(trainset)} training examples, {held_out} held out; {words}"
+        return {
+            "version": version,
+            "summary": summary + (" — live now" if live else " — promote it on Modules"),
+            "report": f"/modules/{job.module}/{version}/report" if metrics else None,
+        }
+
+    def retrain_gated(job: Job, step: Any, progress: Any, tmp: Path, path: Path, text_col: str | None,
+                      label_col: str | None) -> dict[str, Any]:  # fmt: skip
+        """`microgpt retrain`: the upload plus the store's corrections → a new version, promoted only if it is
+        not worse on the module's frozen evaluation set."""
+        from microgpt.data.readers import read_examples
+        from microgpt.lifecycle.retrain import EVAL_FILE
+        from microgpt.lifecycle.retrain import retrain as gated
+
+        step("reading the data", 5)
+        task = next((v.task for v in registry.versions(job.module) if v.current), "classify")
+        clean = _without_bad_rows(path, task, text_col, label_col, tmp)
+        base = read_examples(clean, task=task, text_col=text_col, label_col=label_col, min_per_label=0)
+        folder = registry.root / job.module
+        first_freeze = folder / "eval.jsonl" if not (folder / EVAL_FILE).exists() else None
+        step("training with the corrections", 15)
+        result = gated(job.module, base, eval_data=first_freeze if first_freeze and first_freeze.exists() else None,
+                       registry=registry, store=store, progress=progress)  # fmt: skip
+        store.add_audit(job.user, "retrain", job.module, result.new_version,
+                        detail={"promoted": result.promoted, "why": result.why})  # fmt: skip
+        verdict = "promoted: it is live now" if result.promoted else f"not promoted: v{result.old_version} stays live"
+        return {
+            "version": result.new_version,
+            "summary": f"{job.module} v{result.new_version} ({result.n_corrections} corrections, {result.n_train} "
+            f"training texts) — {verdict}; {result.why}",
+            "report": None,
+        }
 
     @r.get("/data/jobs/{job_id}")
     def job_page(request: Request, job_id: str, user: Principal = Depends(auth.console("admin"))) -> Response:

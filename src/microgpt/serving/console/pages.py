@@ -100,8 +100,11 @@ def router(console: Console) -> APIRouter:
 
     def frozen_eval(name: str, version: int) -> dict[str, Any] | None:
         """The version's metrics on `modules/NAME/eval.jsonl` (the frozen evaluation set), cached."""
-        path = registry.root / name / "eval.jsonl"
-        if not path.is_file():
+        from microgpt.lifecycle.retrain import EVAL_FILE
+
+        folder = registry.root / name
+        path = next((p for p in (folder / EVAL_FILE, folder / "eval.jsonl") if p.is_file()), None)
+        if path is None:  # no frozen set: the retrain gate's (eval-set.jsonl) or a hand-made eval.jsonl
             return None
         key = (name, version, path.stat().st_mtime)
         with compare_lock:
@@ -112,7 +115,7 @@ def router(console: Console) -> APIRouter:
                 model = registry.load(name, version)
                 data = read_examples(path, task=model.task, min_per_label=0)
                 report = evaluate(model, data, write=False, with_cost=False)
-                compare_cache[key] = {"n": len(data), "metrics": _headline(report["metrics"])}
+                compare_cache[key] = {"n": len(data), "metrics": _headline(report["metrics"]), "file": path.name}
             return compare_cache[key]
 
     def confirm(request: Request, user: Principal, name: str, action: str, target: int | None) -> Response:
