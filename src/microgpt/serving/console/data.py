@@ -28,6 +28,7 @@ from microgpt.serving.console.web import Console
 SUFFIXES = (".csv", ".tsv", ".jsonl")
 MAX_ROW_ERRORS = 20  # re-reads to find more bad rows after the first; past this the page says "and more"
 PREVIEW_ROWS = 8
+UPLOAD_SECONDS = 24 * 3600  # an upload outlives the session that made it by a margin, then it is deleted
 TRAINABLE = ("classify", "tag")  # the label tasks: a text column and a label column are all they need
 
 
@@ -74,6 +75,7 @@ def router(console: Console) -> APIRouter:
         if suffix not in SUFFIXES:
             ctx = {"error": f"{name}: MicroGPT reads .csv, .tsv and .jsonl files", "jobs": []}
             return console.render(request, user, "data.html", ctx, status=422)
+        _forget_old_uploads(uploads)
         token = secrets.token_hex(12)
         path = uploads / token / re.sub(r"[^A-Za-z0-9_.-]", "_", name)  # a folder per upload: the name stays the user's
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -262,6 +264,19 @@ def router(console: Console) -> APIRouter:
         return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
     return r
+
+
+def _forget_old_uploads(uploads: Path, max_age_s: float = UPLOAD_SECONDS) -> None:
+    """Delete uploads older than a session (their tokens have expired with it)."""
+    if not uploads.is_dir():
+        return
+    cutoff = time.time() - max_age_s
+    for folder in uploads.iterdir():
+        try:
+            if folder.stat().st_mtime < cutoff:
+                shutil.rmtree(folder, ignore_errors=True)
+        except OSError:
+            continue
 
 
 def _guess(columns: list[str], candidates: tuple[str, ...], exclude: str | None = None) -> str | None:

@@ -13,6 +13,7 @@ from fastapi.responses import FileResponse, RedirectResponse, Response, Streamin
 from microgpt.errors import MicroGPTError
 from microgpt.serving.auth import ConsoleError, Principal, check_csrf, form_data
 from microgpt.serving.console.web import Console
+from microgpt.serving.models import HTTPError
 
 HEADLINE_METRICS = ("accuracy", "macro_f1", "micro_f1", "span_f1", "field_f1", "rouge_l", "chrf", "ece")
 
@@ -179,7 +180,10 @@ def router(console: Console) -> APIRouter:
         return console.render(request, user, "try.html", {"names": names, "name": None})
 
     def try_ctx(name: str) -> dict[str, Any]:
-        version, model = console.models.get(name)
+        try:
+            version, model = console.models.get(name)
+        except HTTPError as err:  # an unknown or unpromoted module: the page says so, not a JSON body
+            raise ConsoleError(err.status, err.message, err.hint) from None
         names = [n for n in registry.names() if _live(registry, n) is not None]
         return {"names": names, "name": name, "version": version, "task": model.task}
 
