@@ -85,9 +85,12 @@ class Auth:
 
     # ---- keys ----------------------------------------------------------------------------------------------
     def keys_exist(self) -> bool:
+        """Whether callers must bring a key: the store's `auth_required()` where it has one (fail closed: stays on
+        after the last key is revoked), else whether any active key exists. Re-read at most once a second."""
         now = time.monotonic()
-        if now - self._any["at"] > 1.0:  # re-read at most once a second
-            self._any.update(at=now, value=self.store.any_keys())
+        if now - self._any["at"] > 1.0:
+            required = getattr(self.store, "auth_required", None)
+            self._any.update(at=now, value=required() if required is not None else self.store.any_keys())
         return bool(self._any["value"])
 
     def key_info(self, key: str) -> dict[str, Any] | None:
