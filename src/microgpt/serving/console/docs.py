@@ -35,10 +35,10 @@ EXAMPLES = {
 
 def install(app: FastAPI) -> None:
     """Replace FastAPI's CDN-loaded /docs (and /redoc, which has no offline assets here) with local Swagger UI."""
-    app.router.routes[:] = [
-        route for route in app.router.routes if getattr(route, "path", None) not in ("/docs", "/docs/oauth2-redirect",
-                                                                                      "/redoc")
-    ]  # fmt: skip
+    replaced = {"/docs", "/docs/oauth2-redirect", "/redoc"}
+    docs_route = next((r for r in app.router.routes if getattr(r, "path", None) == "/docs"), None)
+    guard = list(getattr(docs_route, "dependencies", None) or [])
+    app.router.routes[:] = [r for r in app.router.routes if getattr(r, "path", None) not in replaced]
     try:
         from swagger_ui_bundle import swagger_ui_path
     except ImportError:  # the dependency is declared; a broken install still gets a page that says what to do
@@ -47,7 +47,7 @@ def install(app: FastAPI) -> None:
     if swagger_ui_path is not None:
         app.mount(ASSETS, StaticFiles(directory=swagger_ui_path), name="swagger-ui")
 
-    @app.get("/docs", include_in_schema=False)
+    @app.get("/docs", include_in_schema=False, dependencies=guard)  # keeps whatever guard the app put on /docs
     def docs() -> HTMLResponse:
         if swagger_ui_path is None:
             return HTMLResponse("<p>Swagger UI is not installed: <code>pip install swagger-ui-bundle</code></p>", 503)
