@@ -243,3 +243,27 @@ def test_retrain_from_corrections_goes_through_the_gate(served) -> None:
     assert (home / "modules" / "helpdesk" / "eval-set.jsonl").exists()  # frozen from eval.jsonl the first time
     assert store.audit("helpdesk")[0]["action"] == "retrain"
     client.cookies.clear()
+
+
+def test_odd_console_requests_get_a_clear_4xx_never_a_500(served) -> None:
+    client, keys, _ = served
+    client.cookies.clear()
+    token = re.search(r'name="csrf" value="([^"]+)"', client.get("/signin").text).group(1)
+    client.post("/signin", data={"key": keys["admin"], "csrf": token})
+    odd = ["abc", "", "-1", "9" * 30, "../x", "\u00e9", "1 OR 1=1"]
+    for value in odd:
+        for method, path, form in [
+            ("GET", f"/modules/helpdesk/promote?version={value}", None),
+            ("POST", "/modules/helpdesk/promote", {"version": value}),
+            ("GET", f"/try/{value or 'x'}", None),
+            ("POST", f"/review/{value or 'x'}", {"action": value, "label": value}),
+            ("GET", f"/data/map/{value or 'x'}?task={value}", None),
+            ("POST", "/data/train", {"token": value, "module": value, "task": value}),
+            ("GET", f"/data/jobs/{value or 'x'}", None),
+            ("GET", f"/review?module={value}", None),
+            ("GET", f"/activity?days={value}", None),
+        ]:
+            data = {"csrf": token, **form} if form is not None else None
+            r = client.request(method, path, data=data, follow_redirects=False)
+            assert r.status_code < 500, f"{method} {path} {form} → {r.status_code}: {r.text[:200]}"
+    client.cookies.clear()

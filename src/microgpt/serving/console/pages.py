@@ -141,7 +141,10 @@ def router(console: Console) -> APIRouter:
     @r.post("/modules/{name}/promote")
     async def promote(request: Request, name: str, user: Principal = Depends(auth.console("admin"))) -> Response:
         form = await form_data(request)
-        version = int(form.get("version", "0") or 0)
+        raw = form.get("version", "")
+        if not raw.isdigit():
+            raise ConsoleError(422, f"version {raw!r} is not a version number", "pick a version on the Modules page")
+        version = int(raw)
         before = registry.current(name)
         try:
             registry.promote(name, version)
