@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import sqlite3
@@ -34,14 +35,14 @@ def test_a_version_1_database_is_upgraded_with_its_rows_intact(tmp_path):
         )
     conn.close()
     store = Store(path)
-    assert store.schema_version() == len(MIGRATIONS) == 3
+    assert store.schema_version() == len(MIGRATIONS)
     tables = {r[0] for r in store.connect().execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert {"predictions", "feedback", "api_keys", "review_queue", "teacher_labels"} <= tables
     assert store.prediction("r1")["input_text"] == "old text"
     assert [(r["text"], r["target"]) for r in store.feedback("router")] == [("old text", "refund")]
     item = store.enqueue_review("router", "new text", reason="low_confidence")
     assert store.review_item(item)["status"] == "pending"
-    assert Store(path).schema_version() == 3  # reopening applies nothing twice
+    assert Store(path).schema_version() == len(MIGRATIONS)  # reopening applies nothing twice
 
 
 def test_enqueue_list_and_filter(store):
@@ -185,3 +186,20 @@ def test_tagger_review_answers_export_as_label_lists(store, tmp_path):
     store.export_jsonl("tags", out)
     row = json.loads(out.getvalue())
     assert row["labels"] == ["pin", "card"] and row["source"] == "review"
+
+
+def test_a_version_2_database_gives_its_keys_every_scope(tmp_path):
+    path = tmp_path / "v2.db"
+    with sqlite3.connect(path) as conn:  # what microgpt wrote before keys had scopes
+        for sql in MIGRATIONS[:2]:
+            conn.executescript(sql)
+        conn.execute("PRAGMA user_version = 2")
+        conn.execute(
+            "INSERT INTO api_keys (name, prefix, key_sha256, created_at) VALUES ('old', 'mgpt_x', ?, '2025')",
+            (hashlib.sha256(b"mgpt_old").hexdigest(),),
+        )
+    conn.close()
+    store = Store(path)
+    assert store.key_info("mgpt_old") == {"name": "old", "scopes": ("predict", "review", "admin")}
+    key = store.create_key("reviewer", scopes=["review"])
+    assert store.key_info(key)["scopes"] == ("review",)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 from rich.console import Console
 
-from microgpt.store.db import Store
+from microgpt.store.db import SCOPES, Store, check_scopes
 from microgpt.store.registry import Registry
 
 app = typer.Typer(
@@ -20,11 +20,17 @@ def _store() -> Store:
 
 
 @app.command("create")
-def create_cmd(name: str = typer.Argument(..., help="Who the key is for, e.g. my-app.")) -> None:
+def create_cmd(
+    name: str = typer.Argument(..., help="Who the key is for, e.g. my-app."),
+    scope: list[str] = typer.Option(
+        None, "--scope", help="predict, review or admin; repeat for several (default: all three)."
+    ),
+) -> None:
     """Create a key and print it once (only its hash is kept); turns authentication on."""
-    key = _store().create_key(name)
+    scopes = check_scopes(scope) if scope else SCOPES
+    key = _store().create_key(name, scopes=scopes)
     typer.echo(key)
-    Console(stderr=True).print(f"created key {name!r}; store it now, it cannot be shown again")
+    Console(stderr=True).print(f"created key {name!r} ({', '.join(scopes)}); store it now, it cannot be shown again")
 
 
 @app.command("revoke")
@@ -44,7 +50,7 @@ def list_cmd() -> None:
     console.print(f"authentication: {'on' if store.auth_required() else 'off'}")
     for k in store.keys():
         state = f"revoked {k['revoked_at']}" if k["revoked_at"] else "active"
-        console.print(f"{k['name']}\t{k['prefix']}…\tcreated {k['created_at']}\t{state}")
+        console.print(f"{k['name']}\t{k['prefix']}…\t{k['scopes']}\tcreated {k['created_at']}\t{state}")
 
 
 @app.command("auth")

@@ -27,6 +27,7 @@ from microgpt.errors import DataError, MicroGPTError
 from microgpt.policy import Decision
 from microgpt.routing.cascade import Cascade
 from microgpt.routing.teacher import LabelTeacher
+from microgpt.serving.console import install_console
 from microgpt.serving.models import HTTPError, Models
 from microgpt.serving.review import review_router
 from microgpt.serving.schemas import (
@@ -396,6 +397,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         return {"id": row_id}
 
     app.include_router(review_router(store, models, requests_total, authorize))
+    install_console(app, store, models, settings.fallback)  # the console at /, offline /docs, REST key scopes
 
     return app
 

@@ -15,11 +15,11 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
-from microgpt.errors import DataError, StoreError
+from microgpt.errors import ConfigError, DataError, StoreError
 from microgpt.store.migrations import MIGRATIONS
 from microgpt.store.registry import default_home, utc_now
 from microgpt.store.review import (
@@ -31,11 +31,14 @@ from microgpt.store.review import (
 )
 
 __all__ = [
-    "REVIEW_STATUSES", "PredictionLog", "PredictionNotFoundError", "ReviewConflictError", "ReviewNotFoundError",
-    "Store", "StoreError", "prediction_row", "text_sha256",
+    "REVIEW_STATUSES", "SCOPES", "PredictionLog", "PredictionNotFoundError", "ReviewConflictError",
+    "ReviewNotFoundError", "Store", "StoreError", "check_scopes", "prediction_row", "text_sha256",
 ]  # fmt: skip
 
 log = logging.getLogger(__name__)
+
+# What a key may do: call predict/feedback, work the review queue, change modules and keys.
+SCOPES = ("predict", "review", "admin")
 
 
 def _sha256(text: str) -> str:
@@ -273,15 +276,17 @@ class Store(ReviewQueue):
         )
 
     # ---- API keys ------------------------------------------------------------------------------------------
-    def create_key(self, name: str) -> str:
-        """A new API key (shown once; only its sha256 is stored). Creating one turns authentication on."""
+    def create_key(self, name: str, scopes: Iterable[str] = SCOPES) -> str:
+        """A new API key with `scopes` (any of predict, review, admin; shown once, only its sha256 is stored).
+        Creating one turns authentication on."""
+        chosen = check_scopes(scopes)
         key = "mgpt_" + secrets.token_urlsafe(32)
         conn = self.connect()
         conn.execute("BEGIN IMMEDIATE")
         try:
             conn.execute(
-                "INSERT INTO api_keys (name, prefix, key_sha256, created_at) VALUES (?, ?, ?, ?)",
-                (name, key[:12], _sha256(key), utc_now()),
+                "INSERT INTO api_keys (name, prefix, key_sha256, created_at, scopes) VALUES (?, ?, ?, ?, ?)",
+                (name, key[:12], _sha256(key), utc_now(), ",".join(chosen)),
             )
             conn.execute(
                 "INSERT INTO settings (key, value, updated_at) VALUES ('auth', 'on', ?) "
@@ -307,12 +312,22 @@ class Store(ReviewQueue):
         self.set_setting("auth", "on" if on else "off")
 
     def check_key(self, key: str) -> bool:
+        return self.key_info(key) is not None
+
+    def key_info(self, key: str) -> dict[str, Any] | None:
+        """The active key's name and scopes (a tuple), or None for an unknown or revoked key."""
+        return self.key_info_by_hash(_sha256(key))
+
+    def key_info_by_hash(self, key_sha256: str) -> dict[str, Any] | None:
+        """`key_info` by the key's sha256 (what a console session keeps instead of the key)."""
         row = (
             self.connect()
-            .execute("SELECT 1 FROM api_keys WHERE key_sha256 = ? AND revoked_at IS NULL", (_sha256(key),))
+            .execute("SELECT name, scopes FROM api_keys WHERE key_sha256 = ? AND revoked_at IS NULL", (key_sha256,))
             .fetchone()
         )
-        return row is not None
+        if row is None:
+            return None
+        return {"name": row["name"], "scopes": tuple(s for s in row["scopes"].split(",") if s)}
 
     def any_keys(self) -> bool:
         """Whether an active (not revoked) key exists — not whether auth is on: see `auth_required`."""
@@ -328,8 +343,44 @@ class Store(ReviewQueue):
         return int(cur.rowcount)
 
     def keys(self) -> list[dict[str, Any]]:
-        rows = self.connect().execute("SELECT name, prefix, created_at, revoked_at FROM api_keys ORDER BY id")
+        rows = self.connect().execute("SELECT name, prefix, scopes, created_at, revoked_at FROM api_keys ORDER BY id")
         return [dict(r) for r in rows]
+
+    # ---- audit ---------------------------------------------------------------------------------------------
+    def add_audit(
+        self,
+        key_name: str,
+        action: str,
+        module: str,
+        version: int | None = None,
+        item_id: str | None = None,
+        detail: Any = None,
+    ) -> int:
+        """Record who decided what about which module@version (a review answer, a promote); returns the row id."""
+        cur = self.connect().execute(
+            "INSERT INTO audit (key_name, action, module, version, item_id, detail, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (key_name, action, module, version, item_id,
+             None if detail is None else json.dumps(detail, ensure_ascii=False), utc_now()),
+        )  # fmt: skip
+        return int(cur.lastrowid or 0)
+
+    def audit(self, module: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        """Audit rows, newest first."""
+        sql = "SELECT * FROM audit" + (" WHERE module = ?" if module else "") + " ORDER BY id DESC LIMIT ?"
+        rows = self.connect().execute(sql, (module, limit) if module else (limit,))
+        return [{**dict(r), "detail": json.loads(r["detail"]) if r["detail"] else None} for r in rows]
+
+
+def check_scopes(scopes: Iterable[str]) -> tuple[str, ...]:
+    """The scopes in their canonical order; an unknown one is an error naming the valid ones."""
+    given = [scopes] if isinstance(scopes, str) else list(scopes)
+    unknown = [s for s in given if s not in SCOPES]
+    if unknown:
+        raise ConfigError(f"unknown scope(s) {unknown}", hint=f"use any of {', '.join(SCOPES)}")
+    if not given:
+        raise ConfigError("a key needs at least one scope", hint=f"use any of {', '.join(SCOPES)}")
+    return tuple(s for s in SCOPES if s in given)
 
 
 def prediction_row(

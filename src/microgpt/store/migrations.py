@@ -81,4 +81,22 @@ MIGRATIONS: list[str] = [
     INSERT INTO settings (key, value, updated_at)
         SELECT 'auth', 'on', strftime('%Y-%m-%dT%H:%M:%SZ', 'now') WHERE EXISTS (SELECT 1 FROM api_keys);
     """,
+    # 4: key scopes (existing keys keep every scope), an audit row per console decision, and the review queue's
+    # lowest-confidence-first order served from an index
+    """
+    ALTER TABLE api_keys ADD COLUMN scopes TEXT NOT NULL DEFAULT 'predict,review,admin';
+    CREATE TABLE audit (
+        id         INTEGER PRIMARY KEY AUTOINCREMENT,
+        key_name   TEXT NOT NULL,               -- who: the API key's name ('anonymous' when no keys exist)
+        action     TEXT NOT NULL,               -- accept, correct, skip, promote, rollback, train
+        module     TEXT NOT NULL,
+        version    INTEGER,                     -- module@version the decision was about
+        item_id    TEXT,                        -- the review item, when there is one
+        detail     TEXT,                        -- JSON: the label given, the version promoted, ...
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX audit_module ON audit (module, id);
+    CREATE INDEX review_queue_next ON review_queue (status, module, confidence, created_at);
+    CREATE INDEX review_queue_next_any ON review_queue (status, confidence, created_at)
+    """,
 ]

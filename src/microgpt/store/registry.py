@@ -191,26 +191,32 @@ class Registry:
         history.append({"version": version, "at": utc_now()})
         self._write_json(path.parent / "history.json", history)
 
-    def rollback(self, name: str) -> int:
-        """Re-promote the version that was current before the present one; returns it."""
-        with self._lock(name):
-            return self._rollback(name)
+    def previous(self, name: str) -> int | None:
+        """The version `rollback` would re-promote, or None when there is none."""
+        history = self._rollback_history(name)
+        return int(history[-1]["version"]) if history else None
 
-    def _rollback(self, name: str) -> int:
+    def _rollback_history(self, name: str) -> list[dict[str, Any]]:
         folder = self._folder(name)
         current = self.current(name)
         history = self._history(name)
         # Drop the present promotion (and any whose version was removed since): what remains last is the target.
         while history and (history[-1]["version"] == current or not (folder / str(history[-1]["version"])).is_dir()):
             history.pop()
-        if not history:
-            raise RegistryError(
-                f"module {name!r} has no earlier promoted version to roll back to", hint="microgpt modules list"
-            )
-        target = int(history[-1]["version"])
-        self._write_pointer(name, target)
-        self._write_json(folder / "history.json", history)
-        return target
+        return history
+
+    def rollback(self, name: str) -> int:
+        """Re-promote the version that was current before the present one; returns it."""
+        with self._lock(name):
+            history = self._rollback_history(name)
+            if not history:
+                raise RegistryError(
+                    f"module {name!r} has no earlier promoted version to roll back to", hint="microgpt modules list"
+                )
+            target = int(history[-1]["version"])
+            self._write_pointer(name, target)
+            self._write_json(self._folder(name) / "history.json", history)
+            return target
 
     def remove(self, name: str, version: int) -> None:
         """Delete a version that is not current."""

@@ -92,6 +92,19 @@ class ReviewQueue:
         sql += " ORDER BY created_at, rowid" + (f" LIMIT {int(limit)}" if limit is not None else "")
         return [_review_dict(row) for row in self.connect().execute(sql, args)]
 
+    def next_review(self, module: str | None = None, offset: int = 0) -> dict[str, Any] | None:
+        """The pending item a person should look at next: the lowest confidence first (the model's least sure).
+
+        `offset` steps past that many (a reviewer's "later" without changing the item's state).
+        """
+        where, args = ["status = 'pending'"], []
+        if module is not None:
+            where.append("module = ?")
+            args.append(module)
+        sql = f"SELECT * FROM review_queue WHERE {' AND '.join(where)} ORDER BY confidence, created_at LIMIT 1 OFFSET ?"
+        row = self.connect().execute(sql, [*args, max(0, int(offset))]).fetchone()
+        return _review_dict(row) if row else None
+
     def review_counts(self, module: str | None = None) -> dict[str, int]:
         """How many items are pending, resolved and skipped."""
         sql = "SELECT status, COUNT(*) FROM review_queue" + (" WHERE module = ?" if module else "") + " GROUP BY status"
