@@ -13,12 +13,14 @@ import re
 import unicodedata
 from collections import Counter
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import scipy.sparse as sp
 
 from microgpt.data.scripts import CJK
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 # Chinese and Japanese write without spaces: each Han character and kana is a word of its own, so word n-grams
@@ -105,6 +107,8 @@ class NgramFeaturizer:
             indices.extend(idx.tolist())
             data.extend(val.tolist())
             indptr.append(len(indices))
+        import scipy.sparse as sp  # only batches need a sparse matrix; one text goes through `vector`
+
         return sp.csr_matrix(
             (np.asarray(data, dtype=np.float32), np.asarray(indices, dtype=np.int64), np.asarray(indptr)),
             shape=(len(analyzed), len(self.vocab_)),

@@ -14,9 +14,6 @@ from typing import Any
 
 import numpy as np
 from safetensors.numpy import load_file, save_file
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import LogisticRegression
-from sklearn.svm import LinearSVC
 
 from microgpt.backbones.ngram import NgramFeaturizer
 from microgpt.calibration import (
@@ -77,6 +74,11 @@ class NanoEngine:
         return self
 
     def _fit_weights(self, texts: list[str], targets: np.ndarray) -> None:
+        # scikit-learn only learns the weights: imported here, so loading a module to predict does not pay 1.4 s
+        from sklearn.exceptions import ConvergenceWarning
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.svm import LinearSVC
+
         cfg = self.config
         self.featurizer = NgramFeaturizer(cfg.word_ngrams, cfg.char_ngrams, cfg.skip_window, cfg.min_df)
         x = self.featurizer.fit_transform(texts)
