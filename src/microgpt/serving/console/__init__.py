@@ -9,12 +9,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from microgpt.serving.auth import Auth, ConsoleError, ScopeGuard
 from microgpt.serving.models import Models
+from microgpt.serving.state import authorize
 from microgpt.store.db import Store
 
 STATIC = Path(__file__).parent / "static"
@@ -32,7 +33,7 @@ def install_console(app: FastAPI, store: Store, models: Models, fallback: Any = 
     app.mount("/static", StaticFiles(directory=STATIC), name="console-static")
     for module in (pages, review, data, activity):
         app.include_router(module.router(console))
-    docs.install(app)
+    docs.install(app, [Depends(authorize)])
 
     @app.exception_handler(ConsoleError)
     async def _console_auth(request: Request, err: ConsoleError) -> Response:

@@ -33,11 +33,10 @@ EXAMPLES = {
 }
 
 
-def install(app: FastAPI) -> None:
-    """Replace FastAPI's CDN-loaded /docs (and /redoc, which has no offline assets here) with local Swagger UI."""
+def install(app: FastAPI, guard: list[Any]) -> None:
+    """Serve /docs with local Swagger UI (FastAPI's own loads it from a CDN), behind `guard` (the API's key check).
+    /redoc is not served: it has no offline assets here."""
     replaced = {"/docs", "/docs/oauth2-redirect", "/redoc"}
-    docs_route = next((r for r in app.router.routes if getattr(r, "path", None) == "/docs"), None)
-    guard = list(getattr(docs_route, "dependencies", None) or [])
     app.router.routes[:] = [r for r in app.router.routes if getattr(r, "path", None) not in replaced]
     try:
         from swagger_ui_bundle import swagger_ui_path
