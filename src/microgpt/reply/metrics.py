@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from microgpt.data.records import Dataset
-from microgpt.errors import DataError
+from microgpt.errors import DataError, requires_extra
 from microgpt.evaluation.metrics import metric_rows
 from microgpt.progress import Progress, no_progress
 from microgpt.reply.placeholders import field_key, placeholders
@@ -31,7 +31,8 @@ _LONG_NUMBER = re.compile(r"\d{5,}")
 
 def rouge_l(references: Sequence[str], drafts: Sequence[str]) -> list[float]:
     """ROUGE-L F1 of each draft against its reference (0–1)."""
-    from rouge_score import rouge_scorer
+    with requires_extra("scoring reply drafts (ROUGE-L)"):
+        from rouge_score import rouge_scorer
 
     scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
     return [scorer.score(ref, draft)["rougeL"].fmeasure for ref, draft in zip(references, drafts, strict=True)]
@@ -39,7 +40,8 @@ def rouge_l(references: Sequence[str], drafts: Sequence[str]) -> list[float]:
 
 def chrf(references: Sequence[str], drafts: Sequence[str]) -> float:
     """Corpus chrF (0–100)."""
-    import sacrebleu
+    with requires_extra("scoring reply drafts (chrF)"):
+        import sacrebleu
 
     return float(sacrebleu.corpus_chrf(list(drafts), [list(references)]).score)
 
