@@ -69,3 +69,13 @@ def test_options_and_feedback_ask_the_task(app):
     assert refused.status_code == 422 and "corrected example" in refused.json()["error"]
     unknown = client.post("/v1/modules/router/feedback", json={"text": "hi", "label": "nope"})
     assert unknown.status_code == 422 and "known labels" in unknown.json()["hint"]
+
+
+def test_metrics_count_decisions_per_module_and_version_and_the_queue_depth(app):
+    fastapi_app, client = app
+    fastapi_app.state.services.store.enqueue_review("router", "some text a person should see", reason="low_confidence")
+    client.post("/v1/modules/router/predict", json={"texts": ["I was charged twice", "where is my parcel"]})
+    text = client.get("/metrics").text
+    line = next(x for x in text.splitlines() if x.startswith("microgpt_decisions_total{") and 'module="router"' in x)
+    assert 'version="1"' in line and 'decision="answer"' in line and float(line.rsplit(" ", 1)[1]) >= 2
+    assert 'microgpt_review_queue_depth{module="router"} 1.0' in text

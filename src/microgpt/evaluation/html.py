@@ -122,16 +122,32 @@ def render(report: dict[str, Any], gold: list[str] | None = None, pred: list[str
             raise
         imgs = "<p class=note>Figures need matplotlib: <code>pip install 'microgpt[report]'</code>.</p>"
     cost = _cost_table(report.get("cost"))
+    mistakes = "".join(
+        f"<tr><td>{html.escape(x['text'][:160])}</td><td>{html.escape(x['gold'])}</td>"
+        f"<td>{html.escape(x['predicted'])}</td><td>{x['confidence']:.0%}</td></tr>"
+        for x in m.get("misclassified", [])
+    )
+    if mistakes:
+        mistakes = ("<h2>Misclassified examples (the surest mistakes first)</h2><table><tr><th>text</th>"
+                    f"<th>right label</th><th>predicted</th><th>confidence</th></tr>{mistakes}</table>")  # fmt: skip
+    explain = (
+        "<p class=note>The reliability diagram checks the confidences: when the model says 90%, it should be right "
+        "9 times in 10 (bars on the diagonal); bars below it mean over-confidence.</p>"
+        if "reliability" in m
+        else ""
+    )
+    top = html.escape(str(report.get("headline") or ""))
     title = f"{report['task']} ({report['tier']} tier) on {report['data']['name']}"
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>MicroGPT report — {html.escape(title)}</title>
 <style>body{{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222}}
 table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ddd;padding:4px 10px;text-align:right}}
 td:first-child,th:first-child{{text-align:left}}img{{max-width:100%;margin:0.5em}}.note{{color:#666}}</style></head>
-<body><h1>Evaluation report</h1><p>{html.escape(title)} — {report["data"]["n"]} examples, evaluated
-{html.escape(report["evaluated_at"])}.</p>
+<body><h1>Evaluation report</h1><p class=headline><strong>{top}</strong></p>
+<p>{html.escape(title)} — {report["data"]["n"]} examples, evaluated {html.escape(report["evaluated_at"])}.</p>
+{mistakes}
 <table><tr><th>metric</th><th>value</th></tr>{rows}</table>
-{imgs}
+{imgs}{explain}
 {cost}
 </body></html>
 """

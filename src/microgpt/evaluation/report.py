@@ -22,8 +22,13 @@ def evaluate(
     write: bool = True,
     progress: Progress = no_progress,
     with_cost: bool = True,
+    review_minutes: float = 2.0,
+    hourly_rate: float = 25.0,
 ) -> dict[str, Any]:
-    """Metrics of `model` on `data`; written into `out_dir` (default: the module's own directory, if saved)."""
+    """Metrics of `model` on `data`; written into `out_dir` (default: the module's own directory, if saved).
+
+    The cost table counts a person's time for what the policy queues: `review_minutes` an item at `hourly_rate`
+    (USD an hour)."""
     model._check_fitted()
     if len(data) == 0:
         raise DataError("no examples to evaluate on", hint="pass a labelled .csv/.jsonl file with at least one row")
@@ -44,6 +49,12 @@ def evaluate(
     }
     if getattr(model, "costed", False) and with_cost:
         report["cost"] = _cost(model, data, throughput or 0.0, metrics.get("policy"))
+        report["cost"]["rows"] += human_rows(metrics.get("policy"), review_minutes, hourly_rate)
+        report["cost"]["assumptions"].append(
+            f"a person reviews a queued item in {review_minutes:g} min at ${hourly_rate:g}/hour "
+            "(evaluate(review_minutes=, hourly_rate=))"
+        )
+    report["headline"] = headline(report)
     target = Path(out_dir) if out_dir is not None else getattr(model, "path_", None)
     if write and target is not None:
         target.mkdir(parents=True, exist_ok=True)
@@ -51,8 +62,8 @@ def evaluate(
         (target / "REPORT.md").write_text(markdown(report, model))
         (target / "report.html").write_text(render_html(report, *(confusion or (None, None))))
         if (target / "microgpt.json").exists():
-            headline = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
-            update_manifest(target, metrics={**headline, "data": data.name})
+            numbers = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
+            update_manifest(target, metrics={**numbers, "data": data.name})
     return report
 
 
@@ -73,6 +84,44 @@ def _cost(model: Any, data: Dataset, throughput: float, policy: dict[str, Any] |
     return table
 
 
+def human_rows(policy: dict[str, Any] | None, minutes: float, rate: float) -> list[dict[str, Any]]:
+    """Cost rows for a person's time: everything by hand, and what the policy queues for a person."""
+    per_item = minutes / 60 * rate
+    rows = [{"system": "a person for everything", "usd_per_1k": 1000 * per_item, "how": f"{minutes:g} min an item"}]
+    if policy is not None:
+        rows.append({"system": "people for the queued share", "usd_per_1k": 1000 * policy["queued"] * per_item,
+                     "how": f"{policy['queued']:.1%} queued at the policy threshold"})  # fmt: skip
+    return rows
+
+
+def headline(report: dict[str, Any]) -> str:
+    """The report's first line, in words a business owner reads: how many were right, and what the policy does."""
+    m, n = report["metrics"], report["data"]["n"]
+    if "accuracy" in m:
+        right = round(m["accuracy"] * n)
+        line = f"{right:,} of {n:,} texts routed right ({m['accuracy']:.1%})"
+        pol = m.get("policy")
+        if pol:
+            precision = "" if pol["precision_answered"] is None else f" at {pol['precision_answered']:.1%} precision"
+            line += (f"; at your policy {pol['answered']:.0%} are answered automatically{precision}, "
+                     f"{pol['escalated']:.0%} go to the LLM, {pol['queued']:.0%} to a person")  # fmt: skip
+        return line + "."
+    if "micro_f1" in m:
+        return (
+            f"{m['micro_f1']:.1%} of the labels found right (micro-F1); {m['exact_match']:.1%} of {n:,} texts exactly."
+        )
+    for key, what in (("span_f1", "spans found exactly"), ("field_f1", "field values read right")):
+        if key in m:
+            return f"{m[key]:.1%} {what} (F1) on {n:,} texts."
+    return f"Evaluated on {n:,} examples."
+
+
+RELIABILITY_SENTENCE = (
+    "The reliability diagram checks the confidences: when the model says 90%, it should be right 9 times in 10 "
+    "(bars on the diagonal); bars below it mean over-confidence."
+)
+
+
 def markdown(report: dict[str, Any], model: Any = None) -> str:
     """REPORT.md: the task's own report where it has one (`report_markdown`), else metrics, per label, confusions."""
     own = model.report_markdown(report) if model is not None else None
@@ -82,12 +131,20 @@ def markdown(report: dict[str, Any], model: Any = None) -> str:
     lines = [
         f"# Evaluation report — {report['task']} ({report['tier']} tier)",
         "",
+        f"**{report.get('headline') or headline(report)}**",
+        "",
         f"Data: `{report['data']['name']}`, {report['data']['n']} examples; evaluated {report['evaluated_at']}.",
         "",
         *metric_rows(m),
     ]
     if report.get("texts_per_second"):
         lines.append(f"| texts/s (batch) | {report['texts_per_second']:.0f} |")
+    if m.get("misclassified"):
+        lines += ["", "## Misclassified examples (the surest mistakes first)", "",
+                  "| text | right label | predicted | confidence |", "|---|---|---|---|"]  # fmt: skip
+        for x in m["misclassified"]:
+            text = x["text"].replace("|", "\\|").replace("\n", " ")[:120]
+            lines.append(f"| {text} | {x['gold']} | {x['predicted']} | {x['confidence']:.0%} |")
     if m.get("per_label"):
         lines += ["", "## Per label", "", "| label | precision | recall | F1 | support |", "|---|---|---|---|---|"]
     for label, s in sorted(m.get("per_label", {}).items(), key=lambda kv: kv[1]["f1"]):
@@ -112,7 +169,8 @@ def markdown(report: dict[str, Any], model: Any = None) -> str:
         lines += [f"| {r['system']} | {r['usd_per_1k']:.6f} | {r['how']} |" for r in cost["rows"]]
         lines += ["", *(f"- {a}" for a in cost["assumptions"])]
     if "reliability" in m:
-        lines += ["", "Figures (confusion matrix, reliability diagram, accuracy vs coverage): `report.html`."]
+        lines += ["", "Figures (confusion matrix, reliability diagram, accuracy vs coverage): `report.html`. "
+                  + RELIABILITY_SENTENCE]  # fmt: skip
     if m.get("unknown_labels"):
         lines += [
             "",

@@ -142,6 +142,12 @@ class Classifier(LabelTask):
         unknown = sorted(set(gold) - set(self.labels_))
         if unknown:
             metrics["unknown_labels"] = unknown  # gold labels the model was never trained on: always wrong
+        conf = proba.max(1)
+        wrong = [i for i in np.argsort(-conf, kind="stable") if pred[i] != gold[i]]
+        metrics["misclassified"] = [  # the surest mistakes first: what hurts a business most
+            {"text": data[int(i)].text, "gold": gold[i], "predicted": pred[i], "confidence": round(float(conf[i]), 4)}
+            for i in wrong[:10]
+        ]
         metrics["_confusion"] = (gold, pred)
         metrics["_throughput"] = throughput
         return metrics

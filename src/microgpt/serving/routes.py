@@ -50,6 +50,7 @@ def openapi(request: Request) -> JSONResponse:
 
 @router.get("/metrics", dependencies=[Depends(authorize)])
 def prometheus(s: ServicesDep) -> PlainTextResponse:
+    s.metrics.observe_queue(s.store, [n for n in s.registry.names() if s.models.known(n)])
     return PlainTextResponse(generate_latest(s.metrics.registry).decode(), media_type=CONTENT_TYPE_LATEST)
 
 
@@ -122,6 +123,9 @@ async def predict(name: str, body: PredictRequest, s: ServicesDep) -> Any:
         if isinstance(result, Decision) and result.action != "answer":
             # escalate to the fallback or queue for a person, off the event loop
             results[i] = await run_in_threadpool(s.cascade_for(name, version, model).settle, text, result)
+    for r in results:
+        if isinstance(r, Decision):  # bounded labels: loaded module names, their versions, three decisions
+            s.metrics.decisions.labels(name, str(version), r.action).inc()
     outputs = [{"task": model.task, **r.to_json()} for r in results]
     elapsed_ms = (time.perf_counter() - start) * 1000 / len(texts)
     answers = [

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from microgpt.routing.cascade import Cascade
 from microgpt.routing.teacher import LabelTeacher
@@ -37,6 +37,17 @@ class Metrics:
             registry=self.registry,
         )
         self.errors = Counter("microgpt_errors_total", "Error responses", ["module", "status"], registry=self.registry)
+        # what the policy decided, per module and version: answer, escalate, queue (and after the cascade: who answered)
+        self.decisions = Counter("microgpt_decisions_total", "Decisions of the module's policy",
+                                 ["module", "version", "decision"], registry=self.registry)  # fmt: skip
+        self.queue_depth = Gauge("microgpt_review_queue_depth", "Review items waiting for a person", ["module"],
+                                 registry=self.registry)  # fmt: skip
+
+    def observe_queue(self, store: Store, modules: list[str]) -> None:
+        """Set the queue-depth gauge from the store (at scrape time: it is shared with other processes)."""
+        pending = store.pending_by_module()
+        for name in modules:
+            self.queue_depth.labels(name).set(pending.get(name, 0))
 
 
 @dataclass

@@ -112,6 +112,11 @@ class ReviewQueue:
         counts.update({s: int(n) for s, n in self.connect().execute(sql, (module,) if module else ())})
         return counts
 
+    def pending_by_module(self) -> dict[str, int]:
+        """How many items wait for a person, per module."""
+        sql = "SELECT module, COUNT(*) FROM review_queue WHERE status = 'pending' GROUP BY module"
+        return {str(m): int(n) for m, n in self.connect().execute(sql)}
+
     def resolve_review(self, item_id: str, label_or_labels: str | list[str], by: str = "cli") -> None:
         """Record the correct answer for a pending (or skipped) item; it then exports as a training example.
 
