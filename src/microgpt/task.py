@@ -23,9 +23,10 @@ from typing import Any, ClassVar, Protocol
 from pydantic import BaseModel
 
 from microgpt.config import make_config
+from microgpt.data.digests import text_digests, write_train_texts
 from microgpt.data.records import Dataset
 from microgpt.errors import ConfigError, DataError, NotFittedError, requires_extra
-from microgpt.module import library_versions, load_errors, read_manifest, text_digests, write_module, write_train_texts
+from microgpt.module import library_versions, load_errors, read_manifest, write_module
 from microgpt.progress import Progress, no_progress
 
 log = logging.getLogger(__name__)

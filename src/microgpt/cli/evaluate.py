@@ -12,8 +12,8 @@ from rich.table import Table
 
 from microgpt.cli.choices import Format
 from microgpt.cli.progress import progress_bar
+from microgpt.data.digests import count_train_overlap
 from microgpt.data.readers import read_examples
-from microgpt.module import count_train_overlap
 
 
 def evaluate_cmd(

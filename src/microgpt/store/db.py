@@ -6,20 +6,20 @@ One `Store` per process; each thread gets its own connection, so a multi-threade
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
-import secrets
 import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
-from microgpt.errors import ConfigError, DataError, StoreError
+from microgpt.data.digests import sha256_text
+from microgpt.errors import DataError, StoreError
+from microgpt.store.keys import SCOPES, KeyStore, check_scopes
 from microgpt.store.migrations import MIGRATIONS
 from microgpt.store.registry import default_home, utc_now
 from microgpt.store.review import (
@@ -37,23 +37,15 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-# What a key may do: call predict/feedback, work the review queue, change modules and keys.
-SCOPES = ("predict", "review", "admin")
 
-
-def _sha256(text: str) -> str:
-    # surrogatepass: a lone surrogate (valid JSON, not valid UTF-8) still hashes instead of raising
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
-
-
-text_sha256 = _sha256
+text_sha256 = sha256_text  # the name the server and the tests use
 
 
 class PredictionNotFoundError(StoreError, LookupError):
     """No logged prediction has this id (in this store)."""
 
 
-class Store(ReviewQueue):
+class Store(ReviewQueue, KeyStore):
     """`Store()` opens `$MICROGPT_HOME/microgpt.db` (created 0600 and migrated on first use).
 
     `keep_texts=False` keeps no plaintext in feedback, the review queue or teacher labels either (only sha256
@@ -199,7 +191,7 @@ class Store(ReviewQueue):
             )
         if not target or (isinstance(target, list) and not all(isinstance(x, str) and x for x in target)):
             raise DataError("feedback needs the correct label (or list of labels)", hint='e.g. {"label": "billing"}')
-        digest = _sha256(text) if text else digest
+        digest = sha256_text(text) if text else digest
         conn = self.connect()
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -263,125 +255,6 @@ class Store(ReviewQueue):
                 write(row["text"], row["label"], source="teacher", teacher=row["teacher"], teacher_label_id=row["id"])
         return n
 
-    # ---- settings ------------------------------------------------------------------------------------------
-    def setting(self, key: str) -> str | None:
-        row = self.connect().execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
-        return None if row is None else str(row[0])
-
-    def set_setting(self, key: str, value: str) -> None:
-        self.connect().execute(
-            "INSERT INTO settings (key, value, updated_at) VALUES (?, ?, ?) "
-            "ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-            (key, value, utc_now()),
-        )
-
-    # ---- API keys ------------------------------------------------------------------------------------------
-    def create_key(self, name: str, scopes: Iterable[str] = SCOPES) -> str:
-        """A new API key with `scopes` (any of predict, review, admin; shown once, only its sha256 is stored).
-        Creating one turns authentication on."""
-        chosen = check_scopes(scopes)
-        key = "mgpt_" + secrets.token_urlsafe(32)
-        conn = self.connect()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            conn.execute(
-                "INSERT INTO api_keys (name, prefix, key_sha256, created_at, scopes) VALUES (?, ?, ?, ?, ?)",
-                (name, key[:12], _sha256(key), utc_now(), ",".join(chosen)),
-            )
-            conn.execute(
-                "INSERT INTO settings (key, value, updated_at) VALUES ('auth', 'on', ?) "
-                "ON CONFLICT (key) DO UPDATE SET value = 'on', updated_at = excluded.updated_at",
-                (utc_now(),),
-            )
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        return key
-
-    def auth_required(self) -> bool:
-        """Whether the server demands a key: on once any key was created, until `set_auth(False)` turns it off.
-
-        Fail closed: revoking every key never opens the server; with auth on and no active key every request is
-        refused until a key is created or the operator runs `microgpt keys auth off`.
-        """
-        return self.setting("auth") == "on"
-
-    def set_auth(self, on: bool) -> None:
-        """Record the operator's choice: `microgpt keys auth on|off`."""
-        self.set_setting("auth", "on" if on else "off")
-
-    def check_key(self, key: str) -> bool:
-        return self.key_info(key) is not None
-
-    def key_info(self, key: str) -> dict[str, Any] | None:
-        """The active key's name and scopes (a tuple), or None for an unknown or revoked key."""
-        return self.key_info_by_hash(_sha256(key))
-
-    def key_info_by_hash(self, key_sha256: str) -> dict[str, Any] | None:
-        """`key_info` by the key's sha256 (what a console session keeps instead of the key)."""
-        row = (
-            self.connect()
-            .execute("SELECT name, scopes FROM api_keys WHERE key_sha256 = ? AND revoked_at IS NULL", (key_sha256,))
-            .fetchone()
-        )
-        if row is None:
-            return None
-        return {"name": row["name"], "scopes": tuple(s for s in row["scopes"].split(",") if s)}
-
-    def any_keys(self) -> bool:
-        """Whether an active (not revoked) key exists — not whether auth is on: see `auth_required`."""
-        return self.connect().execute("SELECT 1 FROM api_keys WHERE revoked_at IS NULL LIMIT 1").fetchone() is not None
-
-    def revoke_key(self, name_or_prefix: str) -> int:
-        cur = self.connect().execute(
-            "UPDATE api_keys SET revoked_at = ? WHERE revoked_at IS NULL AND (name = ? OR prefix = ?)",
-            (utc_now(), name_or_prefix, name_or_prefix),
-        )
-        if cur.rowcount == 0:
-            raise StoreError(f"no active API key named {name_or_prefix!r}", hint="list them with `microgpt keys list`")
-        return int(cur.rowcount)
-
-    def keys(self) -> list[dict[str, Any]]:
-        rows = self.connect().execute("SELECT name, prefix, scopes, created_at, revoked_at FROM api_keys ORDER BY id")
-        return [dict(r) for r in rows]
-
-    # ---- audit ---------------------------------------------------------------------------------------------
-    def add_audit(
-        self,
-        key_name: str,
-        action: str,
-        module: str,
-        version: int | None = None,
-        item_id: str | None = None,
-        detail: Any = None,
-    ) -> int:
-        """Record who decided what about which module@version (a review answer, a promote); returns the row id."""
-        cur = self.connect().execute(
-            "INSERT INTO audit (key_name, action, module, version, item_id, detail, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (key_name, action, module, version, item_id,
-             None if detail is None else json.dumps(detail, ensure_ascii=False), utc_now()),
-        )  # fmt: skip
-        return int(cur.lastrowid or 0)
-
-    def audit(self, module: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
-        """Audit rows, newest first."""
-        sql = "SELECT * FROM audit" + (" WHERE module = ?" if module else "") + " ORDER BY id DESC LIMIT ?"
-        rows = self.connect().execute(sql, (module, limit) if module else (limit,))
-        return [{**dict(r), "detail": json.loads(r["detail"]) if r["detail"] else None} for r in rows]
-
-
-def check_scopes(scopes: Iterable[str]) -> tuple[str, ...]:
-    """The scopes in their canonical order; an unknown one is an error naming the valid ones."""
-    given = [scopes] if isinstance(scopes, str) else list(scopes)
-    unknown = [s for s in given if s not in SCOPES]
-    if unknown:
-        raise ConfigError(f"unknown scope(s) {unknown}", hint=f"use any of {', '.join(SCOPES)}")
-    if not given:
-        raise ConfigError("a key needs at least one scope", hint=f"use any of {', '.join(SCOPES)}")
-    return tuple(s for s in SCOPES if s in given)
-
 
 def prediction_row(
     module: str,
@@ -394,7 +267,7 @@ def prediction_row(
 ) -> tuple[Any, ...]:
     """One `predictions` row, its first column a new request id (texts are checked for lone surrogates first)."""
     return (
-        uuid.uuid4().hex, module, version, text if keep_text else None, _sha256(text),
+        uuid.uuid4().hex, module, version, text if keep_text else None, sha256_text(text),
         json.dumps(output, ensure_ascii=False), confidence, latency_ms, utc_now(),
     )  # fmt: skip
 

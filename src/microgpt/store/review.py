@@ -6,12 +6,12 @@ failed) and the fallback model's answers. Both become training data through `Sto
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sqlite3
 import uuid
 from typing import Any
 
+from microgpt.data.digests import sha256_text
 from microgpt.errors import DataError, StoreError
 from microgpt.store.registry import utc_now
 
@@ -23,7 +23,7 @@ HASHED_PREFIX = "sha256:"
 def _kept(store: object, text: str) -> str:
     if getattr(store, "keep_texts", True):
         return text
-    return HASHED_PREFIX + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    return HASHED_PREFIX + sha256_text(text)
 
 
 class ReviewNotFoundError(StoreError, LookupError):
