@@ -151,21 +151,22 @@ class Task:
 
     def _as_dataset(self, X: Dataset | Sequence[Any], y: Sequence[Any] | None, **extra: Any) -> Dataset:
         if isinstance(X, Dataset):
-            if y is not None:
+            if y is not None or any(v is not None for v in extra.values()):
                 raise DataError("got a Dataset and separate targets", hint="pass either a Dataset or (texts, targets)")
             return X
         if isinstance(X, str):
             raise DataError("fit takes a list of texts, got a single string", hint="wrap it in a list")
-        if y is None:
+        return self._from_lists(list(X), y, **extra)
+
+    def _from_lists(self, texts: list[str], targets: Sequence[Any] | None, **extra: Any) -> Dataset:
+        """The Dataset for texts and their targets (hook: tasks with other targets or per-text extras)."""
+        if targets is None:
             raise DataError(
                 "fit needs targets", hint=f"call fit(texts, targets) or fit(dataset) for {type(self).__name__}"
             )
-        return self._from_lists(list(X), list(y), **extra)
-
-    def _from_lists(self, texts: list[str], targets: list[Any], **extra: Any) -> Dataset:
-        if extra:
+        if any(v is not None for v in extra.values()):
             raise DataError(f"unexpected fit arguments: {', '.join(extra)}", hint="see help(type(model).fit)")
-        return Dataset.from_lists(texts, targets)
+        return Dataset.from_lists(texts, list(targets))
 
     def _validate(self, data: Dataset) -> None:
         """Task-specific checks of the training data (hook); texts are checked already."""

@@ -133,9 +133,6 @@ class Extractor(Task):
         if self.date_order not in DATE_ORDERS:
             raise ConfigError(f"unknown date order {self.date_order!r}", hint=f"use one of: {', '.join(DATE_ORDERS)}")
 
-    def _as_dataset(self, X: Dataset | Sequence[str], y: Sequence[Any] | None, **extra: Any) -> Dataset:
-        return self._as_extract_dataset(X, y, extra.get("contexts"))
-
     def _fit_engine(self, data: Dataset, progress: Progress) -> Any:
         texts, gold, self.alignment_ = self._training_spans(data)
         explicit = parse_schema(self.schema) if self.schema is not None else None
@@ -163,15 +160,9 @@ class Extractor(Task):
     def _data_info(self, data: Dataset) -> dict[str, Any]:
         return {"label_counts": dict(sorted(self._gold_counts.items())), "alignment": self.alignment_}
 
-    def _as_extract_dataset(
-        self, X: Dataset | Sequence[str], y: Sequence[Any] | None, contexts: Sequence[str | None] | None
+    def _from_lists(
+        self, X: list[str], y: Sequence[Any] | None, contexts: Sequence[str | None] | None = None
     ) -> Dataset:
-        if isinstance(X, Dataset):
-            if y is not None:
-                raise DataError("got a Dataset and separate targets", hint="pass either a Dataset or (texts, targets)")
-            return X
-        if isinstance(X, str):
-            raise DataError("fit takes a list of texts, got a single string", hint="wrap it in a list")
         if y is None or len(y) != len(X):
             raise DataError(
                 "fit needs one target per text: a list of spans or a dict of field values",
@@ -331,7 +322,7 @@ class Extractor(Task):
 
     def score(self, X: Sequence[str] | Dataset, y: Sequence[Any] | None = None) -> float:
         """Span F1 (exact start, end and label) on span data; field F1 after normalisation on field data."""
-        data = self._as_extract_dataset(X, y, None)
+        data = self._as_dataset(X, y)
         if all(e.spans is not None for e in data):
             return float(span_metrics([list(e.spans or ()) for e in data], self.predict_spans(data))["span_f1"])
         pred = [ex.field_texts() for ex in self.predict(data)]

@@ -79,9 +79,6 @@ class Replier(Task):
         super().fit(X, y, progress=progress, intents=intents, fields=fields)
         return self
 
-    def _as_dataset(self, X: Dataset | Sequence[str], y: Sequence[Any] | None, **extra: Any) -> Dataset:
-        return self._as_reply_dataset(X, y, extra.get("intents"), extra.get("fields"))
-
     def _fit_engine(self, data: Dataset, progress: Progress) -> Any:
         messages, replies, labels = self._training_pairs(data)
         has_intents = all(label is not None for label in labels)
@@ -102,21 +99,13 @@ class Replier(Task):
     def _data_info(self, data: Dataset) -> dict[str, Any]:
         return {"label_counts": dict(sorted(self._intent_counts.items())), "templatized": self._templatized}
 
-    def _as_reply_dataset(
+    def _from_lists(
         self,
-        X: Dataset | Sequence[str],
+        X: list[str],
         y: Sequence[str] | None,
-        intents: Sequence[str | None] | None,
-        fields: Sequence[Fields | None] | None,
+        intents: Sequence[str | None] | None = None,
+        fields: Sequence[Fields | None] | None = None,
     ) -> Dataset:
-        if isinstance(X, Dataset):
-            if y is not None or intents is not None or fields is not None:
-                raise DataError(
-                    "got a Dataset and separate targets", hint="pass either a Dataset or (messages, replies)"
-                )
-            return X
-        if isinstance(X, str):
-            raise DataError("fit takes a list of messages, got a single string", hint="wrap it in a list")
         if y is None or isinstance(y, str) or len(y) != len(X):
             raise DataError(
                 "fit needs one reply per message",
@@ -290,7 +279,7 @@ class Replier(Task):
         """Mean ROUGE-L F1 of the drafts against the reference replies."""
         from microgpt.reply.metrics import rouge_l
 
-        data = self._as_reply_dataset(X, y, None, None)
+        data = self._as_dataset(X, y)
         references = [e.reply or "" for e in data]
         return float(sum(rouge_l(references, self.predict(data))) / max(1, len(data)))
 
