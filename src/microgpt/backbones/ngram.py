@@ -56,6 +56,7 @@ class NgramFeaturizer:
         self.vocab_: dict[str, int] = {}
         self.idf_: np.ndarray = np.zeros(0, dtype=np.float32)
         self.block_: np.ndarray = np.zeros(0, dtype=np.int8)  # feature index -> block id (0 word, 1 char, 2 skip)
+        self._char_ids: dict[str, list[int]] = {}  # word -> its character n-grams' feature indices (see `vector`)
 
     # ---- analysis ------------------------------------------------------------------------------------------
     def analyze(self, text: str) -> list[str]:
@@ -89,6 +90,7 @@ class NgramFeaturizer:
             df.update(counts.keys())
         keys = sorted(k for k, n in df.items() if n >= self.min_df)
         self.vocab_ = {k: i for i, k in enumerate(keys)}
+        self._char_ids = {}
         n_docs = len(texts)
         # Smooth idf as in scikit-learn: log((1 + n) / (1 + df)) + 1.
         self.idf_ = np.array([math.log((1 + n_docs) / (1 + df[k])) + 1.0 for k in keys], dtype=np.float32)
@@ -115,26 +117,76 @@ class NgramFeaturizer:
         )
 
     def _vector(self, counts: Counter[str]) -> tuple[np.ndarray, np.ndarray]:
-        vocab = self.vocab_
-        pairs = [(vocab[k], c) for k, c in counts.items() if k in vocab]
-        if not pairs:
+        get = self.vocab_.get
+        ids: Counter[int] = Counter()
+        for k, c in counts.items():
+            j = get(k)
+            if j is not None:
+                ids[j] = c
+        return self._weigh(ids)
+
+    def _weigh(self, ids: Counter[int]) -> tuple[np.ndarray, np.ndarray]:
+        """TF-IDF values of (feature index -> count), each block L2-normalised (norms from one bincount)."""
+        if not ids:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-        idx = np.fromiter((p[0] for p in pairs), dtype=np.int64, count=len(pairs))
-        tf = np.fromiter((p[1] for p in pairs), dtype=np.float32, count=len(pairs))
+        idx = np.fromiter(ids.keys(), dtype=np.int64, count=len(ids))
+        tf = np.fromiter(ids.values(), dtype=np.float32, count=len(ids))
         if self.sublinear_tf:
-            tf = (1.0 + np.log(tf)).astype(np.float32)
+            tf = 1.0 + np.log(tf)
         val = tf * self.idf_[idx]
         blocks = self.block_[idx]
-        for b in np.unique(blocks):
-            mask = blocks == b
-            norm = float(np.sqrt(np.dot(val[mask], val[mask])))
-            if norm > 0:
-                val[mask] /= norm
+        norms = np.sqrt(np.bincount(blocks, weights=val * val, minlength=3)).astype(np.float32)
+        norms[norms == 0] = 1.0
+        val /= norms[blocks]
         return idx, val
 
     def vector(self, text: str) -> tuple[np.ndarray, np.ndarray]:
-        """Sparse features of one text as (indices, values): the fast path used for single predictions."""
-        return self._vector(Counter(self.analyze(text)))
+        """Sparse features of one text as (indices, values): the fast path used for single predictions.
+
+        The same features as `transform` (a test holds them equal), found faster: a word's character n-grams never
+        cross its boundaries, so their feature indices are looked up once per distinct word and kept
+        (`_char_ids`), and only the word n-grams are built per text.
+        """
+        norm = unicodedata.normalize("NFKC", text).lower()
+        words = self._word.findall(norm)
+        get = self.vocab_.get
+        found: list[int] = []
+        lo, hi = self.word_ngrams
+        if hi > 0:
+            for n in range(lo, hi + 1):
+                for i in range(len(words) - n + 1):
+                    j = get("w" + " ".join(words[i : i + n]))
+                    if j is not None:
+                        found.append(j)
+        if self.char_ngrams[1] > 0:
+            cache = self._char_ids
+            for w in words:
+                ids = cache.get(w)
+                if ids is None:
+                    ids = self._word_char_ids(w)
+                    if len(cache) >= 100_000:  # bounded: a stream of unseen words cannot grow it without end
+                        cache.clear()
+                    cache[w] = ids
+                found.extend(ids)
+        if self.skip_window > 1:
+            for i, w in enumerate(words):
+                for k in range(i + 2, min(i + 1 + self.skip_window, len(words))):
+                    j = get(f"s{w} {words[k]}")
+                    if j is not None:
+                        found.append(j)
+        return self._weigh(Counter(found))
+
+    def _word_char_ids(self, word: str) -> list[int]:
+        get = self.vocab_.get
+        lo, hi = self.char_ngrams
+        padded = f" {word} "
+        ids = []
+        for n in range(lo, min(hi, len(padded)) + 1):
+            for i in range(len(padded) - n + 1):
+                j = get("c" + padded[i : i + n])
+                if j is not None:
+                    ids.append(j)
+        return ids
 
     # ---- persistence ---------------------------------------------------------------------------------------
     def get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:

@@ -30,6 +30,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from microgpt.errors import MicroGPTError
+from microgpt.serving.state import PRINCIPAL
 from microgpt.store.db import SCOPES, Store
 
 COOKIE = "mgpt_session"
@@ -255,6 +256,8 @@ class ScopeGuard:
             if needed is not None:
                 headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
                 who = self.auth.bearer(headers)
+                if self.auth.keys_exist():  # the route's own check (state.check) takes this verdict
+                    scope[PRINCIPAL] = who
                 if who is not None and not who.can(needed):
                     body = {
                         "error": f"the key {who.name!r} does not have the {needed!r} scope",

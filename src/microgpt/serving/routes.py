@@ -10,14 +10,14 @@ from collections.abc import Iterator
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.concurrency import run_in_threadpool
 
 from microgpt.errors import DataError
 from microgpt.policy import Decision
 from microgpt.serving.models import HTTPError
-from microgpt.serving.schemas import PREDICTION, FeedbackRequest, ModuleInfo, PredictRequest, PredictResponse
+from microgpt.serving.schemas import FeedbackRequest, ModuleInfo, PredictRequest, PredictResponse
 from microgpt.serving.state import ServicesDep, authorize, authorized
 from microgpt.store.db import PredictionNotFoundError, prediction_row
 
@@ -125,17 +125,19 @@ async def predict(name: str, body: PredictRequest, s: ServicesDep) -> Any:
             results[i] = await run_in_threadpool(s.cascade_for(name, version, model).settle, text, result)
     for r in results:
         if isinstance(r, Decision):  # bounded labels: loaded module names, their versions, three decisions
-            s.metrics.decisions.labels(name, str(version), r.action).inc()
+            s.metrics.child(s.metrics.decisions, name, str(version), r.action).inc()
     outputs = [{"task": model.task, **r.to_json()} for r in results]
     elapsed_ms = (time.perf_counter() - start) * 1000 / len(texts)
-    answers = [
-        PREDICTION.validate_python(log_one(text, pred, elapsed_ms)) for text, pred in zip(texts, outputs, strict=True)
-    ]
-    s.metrics.requests.labels(name, "predict", "200").inc()
-    s.metrics.latency.labels(name, "predict").observe(time.perf_counter() - start)
-    if body.text is not None:
-        return PredictResponse(module=name, version=version, prediction=answers[0])
-    return PredictResponse(module=name, version=version, predictions=answers)
+    answers = [log_one(text, pred, elapsed_ms) for text, pred in zip(texts, outputs, strict=True)]
+    one = body.text is not None
+    # checked against the response model once and written out here: FastAPI would validate it a second time
+    response = PredictResponse.model_validate(
+        {"module": name, "version": version, "prediction": answers[0] if one else None,
+         "predictions": None if one else answers}
+    )  # fmt: skip
+    s.metrics.child(s.metrics.requests, name, "predict", "200").inc()
+    s.metrics.child(s.metrics.latency, name, "predict").observe(time.perf_counter() - start)
+    return Response(response.model_dump_json(), media_type="application/json")
 
 
 @router.post("/v1/modules/{name}/feedback", dependencies=[Depends(authorize)])

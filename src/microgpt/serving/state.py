@@ -21,12 +21,16 @@ from microgpt.serving.schemas import ServeSettings
 from microgpt.store.db import PredictionLog, Store
 from microgpt.store.registry import Registry
 
+PRINCIPAL = "microgpt.principal"  # request-scope key: who the key belongs to (None: missing or invalid), if looked up
+_UNSEEN = object()
+
 
 class Metrics:
     """The server's Prometheus series; module labels are bounded (`Services.module_label`)."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        self._children: dict[tuple[Any, tuple[str, ...]], Any] = {}
         self.requests = Counter("microgpt_requests_total", "Requests", ["module", "route", "status"],
                                 registry=self.registry)  # fmt: skip
         self.latency = Histogram(
@@ -42,6 +46,14 @@ class Metrics:
                                  ["module", "version", "decision"], registry=self.registry)  # fmt: skip
         self.queue_depth = Gauge("microgpt_review_queue_depth", "Review items waiting for a person", ["module"],
                                  registry=self.registry)  # fmt: skip
+
+    def child(self, metric: Any, *labels: str) -> Any:
+        """`metric.labels(*labels)`, kept: the lookup (a lock and a dict) runs once per series, not per request."""
+        key = (metric, labels)
+        held = self._children.get(key)
+        if held is None:
+            held = self._children[key] = metric.labels(*labels)
+        return held
 
     def observe_queue(self, store: Store, modules: list[str]) -> None:
         """Set the queue-depth gauge from the store (at scrape time: it is shared with other processes)."""
@@ -90,32 +102,49 @@ class Services:
         return bool(self._auth["on"])
 
 
-def services(request: Request) -> Services:
-    """The app's `Services` (a dependency: override it to test a route against other parts)."""
+async def services(request: Request) -> Services:
+    """The app's `Services` (a dependency: override it to test a route against other parts). Dependencies are
+    `async def` on purpose: FastAPI runs a plain `def` one on the thread pool, a hop that cost more per request than
+    a nano prediction (bench/serve.py --profile)."""
     return request.app.state.services  # type: ignore[no-any-return]
 
 
 ServicesDep = Annotated[Services, Depends(services)]
 
 
-def authorize(request: Request, s: ServicesDep) -> None:
+async def authorize(request: Request, s: ServicesDep) -> None:
     """Fail closed: once a key was ever created, every route but health needs an active one, until the operator
     runs `microgpt keys auth off` (revoking the last key never opens the server)."""
+    check(request, s)
+
+
+def check(request: Request, s: Services) -> None:
+    """`authorize`'s check. The console's scope guard has usually looked the key up already (cached a second) and
+    left its verdict in the request scope; only a request it did not see is looked up here."""
     if not s.auth_on():
+        return
+    seen = request.scope.get(PRINCIPAL, _UNSEEN)
+    if seen is not _UNSEEN:
+        if seen is None:
+            raise _no_key()
         return
     scheme, _, value = request.headers.get("authorization", "").partition(" ")
     key = value.strip() if scheme.lower() == "bearer" else request.headers.get("x-api-key")
     if not key or not s.store.check_key(key):
-        raise HTTPError(
-            401,
-            "missing or invalid API key",
-            "send `Authorization: Bearer <key>` (create one with `microgpt keys create NAME`)",
-        )
+        raise _no_key()
+
+
+def _no_key() -> HTTPError:
+    return HTTPError(
+        401,
+        "missing or invalid API key",
+        "send `Authorization: Bearer <key>` (create one with `microgpt keys create NAME`)",
+    )
 
 
 def authorized(request: Request, s: Services) -> bool:
     try:
-        authorize(request, s)
+        check(request, s)
     except HTTPError:
         return False
     return True

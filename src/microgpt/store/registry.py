@@ -62,6 +62,7 @@ class Registry:
     def __init__(self, home: str | Path | None = None) -> None:
         self.home = Path(home) if home is not None else default_home()
         self.root = self.home / "modules"
+        self._pointers: dict[str, tuple[tuple[int, int, int], int]] = {}  # name -> (CURRENT's stat, its version)
 
     # ---- reading -------------------------------------------------------------------------------------------
     def names(self) -> list[str]:
@@ -96,15 +97,28 @@ class Registry:
         return out
 
     def current(self, name: str) -> int | None:
-        pointer = self._folder(name) / "CURRENT"
+        # read on every request by the server (so a promotion in another process shows at once): the pointer
+        # first, and the folder's existence only when there is none. A promotion renames a new file over the
+        # pointer (a new inode), so an unchanged stat means an unchanged version: one stat() instead of a read.
+        check_name(name)
+        pointer = os.path.join(self.root, name, "CURRENT")
         try:
-            return int(pointer.read_text().strip())
-        except FileNotFoundError:
+            st = os.stat(pointer)
+            stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
+            held = self._pointers.get(name)
+            if held is not None and held[0] == stamp:
+                return held[1]
+            with open(pointer, encoding="utf-8") as f:
+                version = int(f.read().strip())
+        except (FileNotFoundError, NotADirectoryError):
+            self._folder(name)  # no such module: a RegistryError naming the ones there are
             return None
-        except ValueError:
+        except (ValueError, UnicodeDecodeError):
             raise ModuleFormatError(
                 f"{pointer} is corrupt", hint=f"set it again with `microgpt modules promote {name} VERSION`"
             ) from None
+        self._pointers[name] = (stamp, version)
+        return version
 
     def path(self, name: str, version: int | None = None) -> Path:
         """The directory of `version` (default: the current one)."""
