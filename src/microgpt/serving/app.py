@@ -20,9 +20,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from microgpt.errors import DataError, MicroGPTError
+from microgpt.errors import MicroGPTError
 from microgpt.serving import review, routes
 from microgpt.serving.console import install_console
+from microgpt.serving.fast import FastPredict, host_name
+from microgpt.serving.models import bug_payload, error_payload
 from microgpt.serving.schemas import ServeSettings
 from microgpt.serving.state import Services
 
@@ -54,7 +56,7 @@ class RequestGuard:
             return
         headers = dict(scope["headers"])
         if self.allowed_hosts is not None:
-            host = _host_name(headers.get(b"host", b"").decode("latin-1"))
+            host = host_name(headers.get(b"host", b"").decode("latin-1"))
             if host not in self.allowed_hosts:
                 await _json_error(
                     421,
@@ -99,14 +101,6 @@ class RequestGuard:
             return await receive()  # then wait for the disconnect, as a streamed answer does
 
         await self.app(scope, replay, send)
-
-
-def _host_name(header: str) -> str:
-    """`127.0.0.1:8000` → `127.0.0.1`, `[::1]:8000` → `::1`."""
-    header = header.strip().lower()
-    if header.startswith("["):
-        return header[1:].partition("]")[0]
-    return header.rpartition(":")[0] if header.count(":") == 1 else header
 
 
 def _parses_as_json(body: bytes) -> bool:
@@ -154,9 +148,9 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
 
     @app.exception_handler(MicroGPTError)
     async def _our_errors(request: Request, err: MicroGPTError) -> JSONResponse:
-        status = getattr(err, "status", 422 if isinstance(err, DataError) else 400)
+        status, body = error_payload(err)
         count_error(request, status)
-        return JSONResponse({"error": err.message, "hint": err.hint}, status_code=status)
+        return JSONResponse(body, status_code=status)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, err: StarletteHTTPException) -> JSONResponse:
@@ -172,13 +166,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     async def _unexpected(request: Request, err: Exception) -> JSONResponse:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         count_error(request, 500)
-        return JSONResponse(
-            {
-                "error": f"internal error ({type(err).__name__})",
-                "hint": "this is a bug: the server log has the details",
-            },
-            status_code=500,
-        )
+        return JSONResponse(bug_payload(err), status_code=500)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, err: RequestValidationError) -> JSONResponse:
@@ -193,7 +181,10 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
 
     app.include_router(routes.router)
     app.include_router(review.router)
-    install_console(app, s.store, s.models, settings.fallback)  # the console at /, offline /docs, REST key scopes
+    auth = install_console(app, s.store, s.models, settings.fallback)  # the console at /, offline /docs, key scopes
+    if settings.fast_path:  # outermost: plain predict requests skip the framework (serving/fast.py)
+        app.add_middleware(FastPredict, services=s, auth=auth, allowed_hosts=allowed, limit=settings.max_body_bytes,
+                           overrides=app.dependency_overrides)  # fmt: skip
     return app
 
 
@@ -206,6 +197,9 @@ def fallback_client(settings: ServeSettings) -> Any:
     return LLMClient(settings.fallback)
 
 
+_BOOLEAN = ("keep_texts", "log_predictions", "fast_path")
+
+
 def app_factory() -> FastAPI:
     """What `microgpt serve` hands to uvicorn: settings from `MICROGPT_SERVE_<FIELD>` environment variables."""
     import os
@@ -214,7 +208,7 @@ def app_factory() -> FastAPI:
     for field in ServeSettings.model_fields:
         raw = os.environ.get(f"MICROGPT_SERVE_{field.upper()}")
         if raw is not None:
-            values[field] = raw not in ("0", "false", "no") if field in ("keep_texts", "log_predictions") else raw
+            values[field] = raw not in ("0", "false", "no") if field in _BOOLEAN else raw
     if os.environ.get("MICROGPT_LLM_BASE_URL"):  # the escalation target, from MICROGPT_LLM_* (routing.llm)
         from microgpt.routing.llm import FallbackConfig
 

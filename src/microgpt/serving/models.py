@@ -13,7 +13,7 @@ import threading
 import time
 from typing import Any
 
-from microgpt.errors import ConfigError, MicroGPTError
+from microgpt.errors import ConfigError, DataError, MicroGPTError
 from microgpt.module import load_errors
 from microgpt.store.registry import Registry, RegistryError, smoke_test
 
@@ -26,6 +26,17 @@ class HTTPError(MicroGPTError):
     def __init__(self, status: int, message: str, hint: str | None = None) -> None:
         super().__init__(message, hint)
         self.status = status
+
+
+def error_payload(err: MicroGPTError) -> tuple[int, dict[str, Any]]:
+    """(status, body) of the answer to one of our errors: its own status, else 422 for bad data and 400 for the rest."""
+    status = getattr(err, "status", 422 if isinstance(err, DataError) else 400)
+    return status, {"error": err.message, "hint": err.hint}
+
+
+def bug_payload(err: Exception) -> dict[str, Any]:
+    """The body of a 500: which exception, and where the details are (never the traceback itself)."""
+    return {"error": f"internal error ({type(err).__name__})", "hint": "this is a bug: the server log has the details"}
 
 
 class Models:

@@ -18,7 +18,7 @@ from microgpt.errors import DataError
 from microgpt.policy import Decision
 from microgpt.serving.models import HTTPError
 from microgpt.serving.schemas import FeedbackRequest, ModuleInfo, PredictRequest, PredictResponse
-from microgpt.serving.state import ServicesDep, authorize, authorized
+from microgpt.serving.state import Services, ServicesDep, authorize, authorized
 from microgpt.store.db import PredictionNotFoundError, prediction_row
 
 # request options a task may take (each task says which in Task.options; the others are refused)
@@ -80,10 +80,16 @@ def get_module(name: str, s: ServicesDep) -> ModuleInfo:
 
 
 @router.post("/v1/modules/{name}/predict", dependencies=[Depends(authorize)], response_model=PredictResponse)
-async def predict(name: str, body: PredictRequest, s: ServicesDep) -> Any:
+async def predict(name: str, body: PredictRequest, s: ServicesDep) -> Response:
     # async on purpose: a nano prediction takes ~0.1 ms, less than a hop to the thread pool; on 2 cores a
     # micro batch would compete for the same cores from a thread anyway. Drafts (tens of ms to seconds) and
     # escalations go to the thread pool, so the server keeps answering while they are written.
+    # (serving/fast.py answers the plain requests here without the framework; this route is the reference.)
+    return await answer(s, name, body)
+
+
+async def answer(s: Services, name: str, body: PredictRequest) -> Response:
+    """The predict route's work, shared with the fast path (serving/fast.py): its errors are `MicroGPTError`s."""
     start = time.perf_counter()
     version, model = s.models.get(name)
 

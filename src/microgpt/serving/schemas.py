@@ -50,6 +50,7 @@ class ServeSettings(BaseModel):
     host: str | None = None  # the bound interface; on loopback, requests must name a loopback Host (DNS rebinding)
     allowed_hosts: str = ""  # more Host names to accept on loopback, comma-separated (a reverse proxy's name)
     fallback: FallbackConfig | None = None  # the LLM escalations go to; None: they queue for a person
+    fast_path: bool = True  # plain predict requests answered without the framework (serving/fast.py); same answers
 
 
 class PredictRequest(BaseModel):
