@@ -97,6 +97,11 @@ ES = [
     ("date", "dentro de dos semanas", "2026-12-13"),
     ("date", "en tres días", "2026-12-02"),
     ("date", "el 12/12", "2026-12-12"),
+    ("date", "el lunes 7", "2026-12-07"),  # Monday the 7th, not July
+    ("date", "el domingo 6", "2026-12-06"),
+    ("date", "el 7 de dic.", "2026-12-07"),
+    ("date", "el viernes de la semana que viene", "2026-12-04"),
+    ("date", "dentro de una semana", "2026-12-06"),
     ("time", "a las 8", "20:00"),
     ("time", "a las 8 y media", "20:30"),
     ("time", "a las ocho y media", "20:30"),
@@ -141,6 +146,11 @@ DE = [
     ("date", "Samstag, 5.12.", "2026-12-05"),
     ("date", "in zwei Wochen", "2026-12-13"),
     ("date", "in 3 Tagen", "2026-12-02"),
+    ("date", "Sa 5.12.", "2026-12-05"),
+    ("date", "Mo., 7. Dez.", "2026-12-07"),
+    ("date", "am Montag, den 7.", "2026-12-07"),
+    ("date", "nächste Woche Freitag", "2026-12-04"),
+    ("date", "morgen früh", "2026-11-30"),
     ("time", "um halb acht", "19:30"),  # half way to eight
     ("time", "um halb eins", "12:30"),
     ("time", "um 8", "20:00"),
@@ -180,7 +190,8 @@ DE = [
     ("money", "12,- €", ("12", "EUR")),
 ]
 CASES = {"zh": ZH, "es": ES, "de": DE}
-NEEDS_THE_MESSAGE = {"¥128"}  # nothing in the span says Chinese: the extractor passes the message's language
+# Nothing in these spans tells their language: the extractor passes the whole message's.
+NEEDS_THE_MESSAGE = {"¥128", "Sa 5.12."}
 
 
 def _expected(field_type: str, expected: object) -> object:
@@ -225,9 +236,11 @@ def test_issue_15_the_issue_s_messages_read_whole(
         ("本周日", "2026-12-06"),
         ("周五", "2026-12-04"),
         ("下周一", "2026-12-07"),
+        ("Freitag nächste Woche", "2026-12-11"),  # German says it the Chinese way too
+        ("el viernes de la semana que viene", "2026-12-11"),
     ],
 )
-def test_issue_15_chinese_weeks_run_monday_to_sunday(value: str, on_wednesday: str) -> None:
+def test_issue_15_next_week_s_friday_is_in_next_week(value: str, on_wednesday: str) -> None:
     assert normalize(value, "date", reference=WED) == on_wednesday
 
 
@@ -263,9 +276,17 @@ def test_issue_15_an_unknown_language_says_which_to_use() -> None:
 
 @pytest.mark.parametrize("language", ["zh", "es", "de"])
 @pytest.mark.parametrize("field_type", FIELD_TYPES)
-@pytest.mark.parametrize("value", ["", "   ", "?!", "十万八千", "星期", "y media", "halb", "um", "¥", "万", "月日号"])
+@pytest.mark.parametrize(
+    "value", ["", "   ", "?!", "十万八千", "星期", "y media", "halb", "um", "¥", "万", "月日号", "halb 99", "99点99分"]
+)
 def test_issue_15_odd_text_never_raises_in_any_language(language: str, field_type: str, value: str) -> None:
     result = normalize(value, field_type, reference=REF, language=language)
     expected = {"text": str, "date": (str, type(None)), "time": (str, type(None)), "money": (Money, type(None)),
                 "count": (int, type(None))}[field_type]  # fmt: skip
     assert isinstance(result, expected)
+
+
+@pytest.mark.parametrize(("value", "language"), [("a las 8", "es"), ("um 8 Uhr", "de"), ("晚上8点", "zh")])
+def test_issue_15_a_time_is_no_date(value: str, language: str) -> None:
+    # dateparser's own readers take these for 8 November; a booking's time must not become its date
+    assert normalize(value, "date", reference=REF, language=language) is None

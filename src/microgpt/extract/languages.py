@@ -44,7 +44,7 @@ _CUES = {
     "de": frozenset(
         "um uhr halb viertel dreiviertel nach vor wir sind zu zweit dritt viert funft sechst fur personen tisch "
         "morgen ubermorgen heute abend abends nachsten nachste nachster kommenden montag dienstag mittwoch "
-        "donnerstag freitag samstag sonnabend sonntag januar februar marz mai juni juli oktober dezember eins zwei "
+        "donnerstag freitag samstag sonnabend sonntag januar februar marz mai juni juli oktober dezember dez eins zwei "
         "drei vier funf sechs sieben acht neun zehn zwolf zwanzig und ich bitte danke hallo reservieren erwachsene "
         "kinder tagen wochen der das ein eine einen mit fruh morgens nachmittags mittags gaste leute mochte mein "
         "meine ist auf guten nur allein".split()
@@ -89,8 +89,13 @@ def rewrite(text: str, field_type: str, language: str, reference: dt.date) -> st
         folded = fold(text)
         if field_type == "money":
             return _money_words(folded, language)
-        return _rewrite_words(folded, field_type, language)
+        return _rewrite_words(folded, field_type, language, reference)
     return text
+
+
+def week_day(reference: dt.date, weeks_ahead: int, weekday: int) -> dt.date:
+    """Day `weekday` (Monday 0) of the week `weeks_ahead` after the reference's; weeks run Monday to Sunday."""
+    return reference + dt.timedelta(days=7 * weeks_ahead + weekday - reference.weekday())
 
 
 # --- Spanish and German ---------------------------------------------------------------------------------------
@@ -165,6 +170,7 @@ _ES_RULES: list[tuple[str, str]] = [
     (r"\besta (tarde|manana)\b", " today "),
     (r"\bhoy\b", " today "),
     (r"\b(?:el |la )?(?:proxim[oa]) (\w+)", r" next \1 "),
+    (r"\b(?:de )?la semana (?:que viene|proxima)\b", " next week "),
     (r"\b(?:el |la )?(\w+) (?:que viene|proxim[oa])\b", r" next \1 "),
     (r"\beste (\w+)", r" this \1 "),
     (r"\bel dia (\d{1,2})\b", r" the \1th "),
@@ -201,7 +207,7 @@ _DE_RULES: list[tuple[str, str]] = [
     (r"\bheute (?:abend|nacht)\b", " tonight "),
     (r"\bheute\b", " today "),
     (r"\bmorgen\b", " tomorrow "),
-    (r"\b(?:nachste[nrs]?|kommende[nrs]?) (\w+)", r" next \1 "),
+    (r"\b(?:der )?(?:nachste[nrs]?|kommende[nrs]?) (\w+)", r" next \1 "),
     (r"\bdiese[nrs]? (\w+)", r" this \1 "),
     (r"\bin (\d+) (?:tag|tagen)\b", r" in \1 days "),
     (r"\bin (\d+) (?:woche|wochen)\b", r" in \1 weeks "),
@@ -239,7 +245,13 @@ _DE_AROUND_HALF = re.compile(r"\b(\d{1,2}) (nach|vor) halb (\d{1,2})\b")  # "fü
 _DE_MIDDAY = re.compile(r"\bmittags?\b")
 
 
-def _rewrite_words(text: str, field_type: str, language: str) -> str:
+_EN_WEEKDAY = "|".join(_EN_WEEKDAYS)
+# "Freitag nächste Woche", "el viernes de la semana que viene": Friday of next week, whatever today is
+_NEXT_WEEK_DAY = re.compile(rf"\b(?:({_EN_WEEKDAY})\s+(?:of\s+)?next\s+week|next\s+week\s+({_EN_WEEKDAY}))\b")
+_DE_WEEKDAY_SHORT = dict(zip("mo di mi do fr sa so".split(), _EN_WEEKDAYS, strict=True))
+
+
+def _rewrite_words(text: str, field_type: str, language: str, reference: dt.date) -> str:
     text = _number_words(text, language)
     if language == "de":
         text = _DE_AROUND_HALF.sub(lambda m: _hour_before(m[3], 30 + int(m[1]) * (1 if m[2] == "nach" else -1)), text)
@@ -257,6 +269,12 @@ def _rewrite_words(text: str, field_type: str, language: str) -> str:
         text = re.sub(r"\b(?:for|zu)\s+\d+(?:\s+people)?|\d+\s+people", " ", text)
     names = _WEEKDAYS[language] | _MONTHS[language]
     text = re.sub(r"[^\W\d_]+", lambda m: names.get(m[0], m[0]), text)
+    if language == "de":  # "Sa 5.12.", "Mo., 7. Dez."
+        text = re.sub(r"\b(mo|di|mi|do|fr|sa|so)\b\.?,?(?=\s*\d)", lambda m: _DE_WEEKDAY_SHORT[m[1]], text)
+    text = re.sub(r"\b(?:de la |der )?(?:semana|woche)\b", " week ", text)
+    text = _NEXT_WEEK_DAY.sub(lambda m: week_day(reference, 1, _EN_WEEKDAYS.index(m[1] or m[2])).isoformat(), text)
+    # "el lunes 7" is Monday the 7th (not the 7th month): say so the English reader sees a day of the month
+    text = re.sub(rf"\b({_EN_WEEKDAY}),? (\d{{1,2}})(?!\s*[\w.:/])", r"\1 the \2th", text)
     return " ".join(text.split())
 
 
@@ -288,7 +306,7 @@ _ZH_WEEKDAY = re.compile(r"(上上|上|下下|下|这|这个|本|今)?(?:个)?(?
 _ZH_WEEKDAY_INDEX = {"一": 0, "二": 1, "三": 2, "四": 3, "五": 4, "六": 5, "日": 6, "天": 6} | {
     str(n): n - 1 for n in range(1, 8)
 }
-_ZH_WEEK_OFFSET = {"上上": -14, "上": -7, "下下": 14, "下": 7, "这": 0, "这个": 0, "本": 0, "今": 0}
+_ZH_WEEK_OFFSET = {"上上": -2, "上": -1, "下下": 2, "下": 1, "这": 0, "这个": 0, "本": 0, "今": 0}  # weeks ahead
 _ZH_DAYS = re.compile(r"大后天|后天|今天|今日|今晚|今夜|今早|明天|明日|明晚|明早|明儿")
 _ZH_DAY_OFFSET = {"大后天": 3, "后天": 2, "明天": 1, "明日": 1, "明晚": 1, "明早": 1, "明儿": 1}
 _ZH_AFTER = re.compile(r"(\d+)\s*(?:个)?(天|日|周|星期|礼拜|个月|月)\s*(?:以后|之后|后)")
@@ -339,8 +357,7 @@ def _zh_date(text: str, reference: dt.date) -> str:
         weekday = _ZH_WEEKDAY_INDEX[m[2]]
         if m[1] is None:  # "周五" alone: the next one, as English "Friday"
             return (reference + dt.timedelta(days=(weekday - reference.weekday() - 1) % 7 + 1)).isoformat()
-        monday = reference - dt.timedelta(days=reference.weekday())  # Chinese weeks run Monday to Sunday
-        return (monday + dt.timedelta(days=_ZH_WEEK_OFFSET[m[1]] + weekday)).isoformat()
+        return week_day(reference, _ZH_WEEK_OFFSET[m[1]], weekday).isoformat()
     if m := _ZH_DAYS.search(text):
         return (reference + dt.timedelta(days=_ZH_DAY_OFFSET.get(m[0], 0))).isoformat()
     text = zh_numbers(text)

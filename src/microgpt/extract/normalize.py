@@ -67,6 +67,8 @@ def normalize(
     if language in (None, "auto"):
         language = detect_language(value)
     if language != "en":
+        # Not dateparser's own es/de/zh readers behind the rewrite: on tests/extract/test_issue_15_normalize.py they
+        # add no right answer and read "a las 8" / "um 8 Uhr" as 8 November.
         value = rewrite(value, field_type, language, reference)
     if field_type == "date":
         return _parse_date(value, reference, date_order)
