@@ -173,7 +173,7 @@ _ES_RULES: list[tuple[str, str]] = [
     (r"\b(?:de )?la semana (?:que viene|proxima)\b", " next week "),
     (r"\b(?:el |la )?(\w+) (?:que viene|proxim[oa])\b", r" next \1 "),
     (r"\beste (\w+)", r" this \1 "),
-    (r"\bel dia (\d{1,2})\b", r" the \1th "),
+    (r"\b(?:el )?dia (\d{1,2})\b", r" the \1th "),
     (r"\b(\d{1,2}) de (\w+)(?: (?:de|del) (\d{4}))?", r" \1 \2 \3 "),
     (r"\b(?:dentro de|en) (\d+) (?:dias?)\b", r" in \1 days "),
     (r"\b(?:dentro de|en) (\d+) (?:semanas?)\b", r" in \1 weeks "),
