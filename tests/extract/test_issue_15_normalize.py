@@ -78,6 +78,10 @@ ZH = [
     ("money", "两千五百元", ("2500", "CNY")),
     ("money", "人民币1,299.00元", ("1299.00", "CNY")),
     ("money", "50美元", ("50", "USD")),
+    ("money", "1万2千元", ("12000", "CNY")),
+    ("money", "2千5块", ("2500", "CNY")),  # colloquial: the last digit counts in the unit below
+    ("money", "二百九十九块", ("299", "CNY")),
+    ("money", "总计：￥1,299.00", ("1299.00", "CNY")),
 ]
 ES = [
     ("date", "el martes", "2026-12-01"),
@@ -131,6 +135,8 @@ ES = [
     ("money", "12,50 euros", ("12.50", "EUR")),
     ("money", "doce euros", ("12", "EUR")),
     ("money", "EUR 1.299,-", ("1299", "EUR")),
+    ("money", "cincuenta euros", ("50", "EUR")),
+    ("money", "Total: 1.299,00 €", ("1299.00", "EUR")),
 ]
 DE = [
     ("date", "am Samstag", "2026-12-05"),
@@ -188,6 +194,8 @@ DE = [
     ("money", "1.299,00 €", ("1299.00", "EUR")),
     ("money", "zwölf Euro", ("12", "EUR")),
     ("money", "12,- €", ("12", "EUR")),
+    ("money", "Summe 49,90 EUR", ("49.90", "EUR")),
+    ("money", "achtzig Euro", ("80", "EUR")),
 ]
 CASES = {"zh": ZH, "es": ES, "de": DE}
 # Nothing in these spans tells their language: the extractor passes the whole message's.

@@ -37,17 +37,17 @@ _CUES = {
         "el la las los del de para somos seremos mesa personas persona manana hoy pasado proximo proxima que viene y "
         "cuarto menos noche tarde dia dias lunes martes miercoles jueves viernes sabado domingo enero febrero marzo "
         "abril junio julio agosto septiembre setiembre octubre noviembre diciembre uno una dos tres cuatro cinco "
-        "seis siete ocho nueve diez doce veinte treinta por favor reservar reserva gracias hola nombre yo nosotros "
-        "adultos ninos dentro semana semanas mediodia medianoche quiero quisiera esta este mi nos buenas "
-        "buenos".split()
+        "seis siete ocho nueve diez doce veinte treinta cuarenta cincuenta sesenta setenta ochenta noventa por "
+        "favor reservar reserva gracias hola nombre yo nosotros adultos ninos dentro semana semanas mediodia "
+        "medianoche quiero quisiera esta este mi nos buenas buenos".split()
     ),
     "de": frozenset(
         "um uhr halb viertel dreiviertel nach vor wir sind zu zweit dritt viert funft sechst fur personen tisch "
         "morgen ubermorgen heute abend abends nachsten nachste nachster kommenden montag dienstag mittwoch "
-        "donnerstag freitag samstag sonnabend sonntag januar februar marz mai juni juli oktober dezember dez eins zwei "
-        "drei vier funf sechs sieben acht neun zehn zwolf zwanzig und ich bitte danke hallo reservieren erwachsene "
-        "kinder tagen wochen der das ein eine einen mit fruh morgens nachmittags mittags gaste leute mochte mein "
-        "meine ist auf guten nur allein".split()
+        "donnerstag freitag samstag sonnabend sonntag januar februar marz mai juni juli oktober dezember dez eins "
+        "zwei drei vier funf sechs sieben acht neun zehn zwolf zwanzig dreissig vierzig funfzig sechzig siebzig "
+        "achtzig neunzig und ich bitte danke hallo reservieren erwachsene kinder tagen wochen der das ein eine einen "
+        "mit fruh morgens nachmittags mittags gaste leute mochte mein meine ist auf guten nur allein".split()
     ),
     "en": frozenset(
         "the is are was were be been and or of to on at for with from by this that it my your our what which who "
@@ -341,14 +341,22 @@ def _zh_run(run: str) -> str:
     return str(total + section + number)
 
 
+_ZH_UNIT_VALUE = {"万": 10_000, "千": 1000, "仟": 1000, "百": 100, "佰": 100, "十": 10, "拾": 10}
+_DIGITS_WITH_UNITS = re.compile(r"(?:\d+(?:\.\d+)?[万千仟百佰十拾])+\d?(?![\d.])")
+
+
 def zh_numbers(text: str) -> str:
-    """Chinese numerals in `text` as Arabic digits ("四位" -> "4位"), and "3.5万" -> "35000"."""
-    text = re.sub(r"(\d+(?:\.\d+)?)\s*万", lambda m: _times_10k(m[1]), _ZH_NOT_NUMBERS.sub("", text))
+    """Chinese numerals in `text` as Arabic digits ("四位" -> "4位"; "3.5万" and "1万2千" too)."""
+    text = _DIGITS_WITH_UNITS.sub(lambda m: _digits_with_units(m[0]), _ZH_NOT_NUMBERS.sub("", text))
     return _ZH_NUMERAL.sub(lambda m: _zh_run(m[0]), text)
 
 
-def _times_10k(number: str) -> str:
-    value = Decimal(number) * 10_000  # exact: "3.5万" is 35000, never 34999.99...
+def _digits_with_units(run: str) -> str:
+    """ "3.5万" -> 35000, "1万2千" -> 12000, "2千5" -> 2500 (a last digit counts in the unit below), exactly."""
+    value, unit = Decimal(0), 1
+    for number, mark in re.findall(r"(\d+(?:\.\d+)?)([万千仟百佰十拾]?)", run):
+        unit = _ZH_UNIT_VALUE[mark] if mark else max(unit // 10, 1)
+        value += Decimal(number) * unit
     return str(int(value)) if value == value.to_integral_value() else format(value, "f")
 
 
