@@ -111,7 +111,7 @@ def test_issue_15_full_width_and_ascii_digits_are_one_feature() -> None:
 def test_issue_15_nano_extracts_held_out_chinese_spanish_and_german(model: Extractor, split) -> None:
     held_out = split[1]
     metrics = model.evaluation(held_out, lambda *a: None)
-    # measured on this split: span F1 0.85, field F1 0.92 (4-fold over the whole set: 0.84 / 0.90)
+    # measured on this split: span F1 0.86, field F1 0.92 (4-fold over the whole set: 0.85 / 0.90)
     assert metrics["span_f1"] >= 0.75
     assert metrics["field_f1"] >= 0.85
     for language in ("zh", "es", "de"):
@@ -132,7 +132,7 @@ def test_issue_15_held_out_fields_come_out_as_the_gold_typed_values(model: Extra
                 right += predicted[s.label] == gold
                 total += 1
     assert total == 69
-    assert right / total >= 0.85  # measured: 64 of 69 (zh 27/27, es 19/21, de 18/21)
+    assert right / total >= 0.85  # measured: 67 of 69 (zh 27/27, es 20/21, de 20/21)
 
 
 @pytest.mark.parametrize(
@@ -140,15 +140,19 @@ def test_issue_15_held_out_fields_come_out_as_the_gold_typed_values(model: Extra
     [
         ("下周五晚上7点，四位，我姓王。", {"date": "2026-12-04", "time": "19:00", "people": 4}),
         ("后天下午3点，三个人，张伟", {"date": "2026-12-01", "time": "15:00", "people": 3, "name": "张伟"}),
-        ("订位：12月12日，晚上7点，6位，罗先生，电话13522223333",
-         {"date": "2026-12-12", "time": "19:00", "people": 6, "name": "罗", "phone": "13522223333"}),
-        ("¿Hay sitio el jueves a las 20:30 para ocho? Gracias, Elena Torres",
-         {"date": "2026-12-03", "time": "20:30", "people": 8, "name": "Elena Torres"}),
-        ("El martes 15 a las 8, mesa para 12, Alberto Gil, 634567890",
-         {"date": "2026-12-15", "time": "20:00", "people": 12, "name": "Alberto Gil"}),
-        ("Guten Tag, übermorgen um halb neun für 3 Personen, Jonas Becker, Tel. 0176 1234567",
-         {"date": "2026-12-01", "time": "20:30", "people": 3, "name": "Jonas Becker"}),
+        ("下周一中午12点，四十位，公司聚餐，联系人邓",  # next week's Monday is tomorrow (the reference is a Sunday)
+         {"date": "2026-11-30", "time": "12:00", "people": 40, "name": "邓"}),
+        ("12月28日晚上8点，十位，韩梅", {"date": "2026-12-28", "time": "20:00", "people": 10, "name": "韩梅"}),
+        ("Queremos una mesa el próximo martes a las ocho y media para tres",
+         {"date": "2026-12-01", "time": "20:30", "people": 3}),
+        ("Buenas noches, quiero reservar para esta noche a las 10, somos dos. Pablo Ortiz",
+         {"date": "2026-11-29", "time": "22:00", "people": 2, "name": "Pablo Ortiz"}),
+        ("Mesa para 2 adultos y un niño el domingo a las 2, gracias",
+         {"date": "2026-12-06", "time": "14:00", "people": 3}),
+        ("Haben Sie heute um halb acht noch Platz für 4?", {"date": "2026-11-29", "time": "19:30", "people": 4}),
         ("Morgen um 8 Uhr abends, wir sind zu zweit", {"date": "2026-11-30", "time": "20:00", "people": 2}),
+        ("Am Dienstag um 19:45 für drei Personen, Julia Klein",
+         {"date": "2026-12-01", "time": "19:45", "people": 3, "name": "Julia Klein"}),
     ],
 )  # fmt: skip
 def test_issue_15_hand_checked_held_out_messages(model: Extractor, text: str, expected: dict[str, object]) -> None:
