@@ -3,15 +3,16 @@ readers of normalize.py already understand, so a message in any of them gives th
 
     detect_language("下周五晚上7点，四位")                      -> "zh"
     rewrite("a las 8 y media", "time", "es", REF)            -> "at half past 8"      (then 20:30: a bare hour is pm)
-    rewrite("um halb acht", "time", "de", REF)               -> "at half past 7"      ("halb acht" is 7:30)
+    rewrite("um halb acht", "time", "de", REF)               -> "at 7:30"             ("halb acht" is half way to 8)
     rewrite("下周五", "date", "zh", date(2026, 12, 2))        -> "2026-12-11"          (Friday of next week)
     rewrite("一百二十八元", "money", "zh", REF)                 -> "128 CNY"
 
 Why rewrite rather than parse each language apart: one set of rules (the booking pm rule, "the 5th" is the next 5th,
 an age is not a head count) then holds in every language by construction. dateparser's own Chinese, Spanish and
-German readers were measured on the cases in tests/extract/test_issue_15_normalize.py and miss most of them (bare
-weekdays with an article, every clock time, "下周五" read as Sunday, "12月5日" as 2027-12-04); the English reader
-behind these rewrites reads them all.
+German readers were measured on the cases in tests/extract/test_issue_15_normalize.py (get_date_data, then
+search_dates): 39 of 60 dates and 5 of 52 times right ("下周五" read as Sunday, "12月5日" as 2027-12-04, "a las 8" as
+8 November); the English reader behind these rewrites reads all 112. Spanish and German relative dates still go
+through dateparser, in English ("next friday", "in 2 weeks").
 """
 
 from __future__ import annotations
