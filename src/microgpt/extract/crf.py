@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import tempfile
+import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -26,13 +27,19 @@ MODEL_FILE = "crf.crfsuite"
 _DIGIT = re.compile(r"\d")
 _UPPER = re.compile(r"[A-Z]")
 _LOWER = re.compile(r"[a-z]")
+_ZH_NUMERAL = re.compile("[零〇一二两三四五六七八九十百千万]")
 _AMOUNT = re.compile(r"(?<![\d.,])\d{1,3}(?:[,.]?\d{3})*[.,]\d{2}(?![\w]|[.,]\d)")  # 9.00, 1,299.00, 1.299,00
 
 
 def shape(word: str) -> str:
-    """Collapsed word shape: "Friday" → "Xx", "7:30" is three words, "RM30" → "Xd", "2018" → "d"."""
-    s = _LOWER.sub("x", _UPPER.sub("X", _DIGIT.sub("d", word)))
+    """Collapsed word shape: "Friday" → "Xx", "7:30" is three words, "RM30" → "Xd", "2018" → "d", "四" → "d"."""
+    s = _LOWER.sub("x", _UPPER.sub("X", _DIGIT.sub("d", _ZH_NUMERAL.sub("d", word))))
     return re.sub(r"(.)\1+", r"\1", s)
+
+
+def _nfkc(word: str) -> str:
+    """Full-width "７" and "ＲＭ" are 7 and RM to the model (ASCII words are left as they are, at no cost)."""
+    return word if word.isascii() else unicodedata.normalize("NFKC", word)
 
 
 def _word_features(w: str) -> dict[str, float]:
@@ -77,9 +84,10 @@ def _amount_features(text: str, tokens: Sequence[Word]) -> dict[int, list[str]]:
 def features(tokens: Sequence[Word], context: str | None = None, text: str | None = None) -> list[dict[str, float]]:
     """One feature dict per word (CRFsuite's attribute format); `text` adds document features (amounts)."""
     n = len(tokens)
-    base = [_word_features(t.text) for t in tokens]
-    lows = [t.text.lower() for t in tokens]
-    shapes = [shape(t.text) for t in tokens]
+    texts = [_nfkc(t.text) for t in tokens]
+    base = [_word_features(w) for w in texts]
+    lows = [w.lower() for w in texts]
+    shapes = [shape(w) for w in texts]
     n_lines = tokens[-1].line + 1 if tokens else 1
     line_first: dict[int, str] = {}
     for t in tokens:

@@ -7,10 +7,12 @@
     normalize("1.299,00 €", "money")                               -> Money(Decimal("1299.00"), "EUR")
     normalize("5 adults and 1 child", "count")                     -> 6
     fold("NO.53 55,57 & 59, JALAN SAGU 18") == fold("no53 5557 59 jalan sagu 18")
+    normalize("下周五晚上7点", "time")                                -> "19:00"        (Chinese, Spanish, German too)
 
 Every reader returns None for text it cannot read as its type and never raises on odd text. Cheap regular
 expressions read the common shapes; `dateparser` (imported on first use: ~0.1 s, once) only sees what they leave,
-mostly relative dates ("next Tuesday", "in two weeks").
+mostly relative dates ("next Tuesday", "in two weeks"). Chinese, Spanish and German text is first rewritten into
+the English these readers know (languages.py), so "el martes a las 8" gives the same values as "Tuesday at 8".
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from decimal import Decimal
 from typing import Any
 
 from microgpt.errors import ConfigError
+from microgpt.extract.languages import LANGUAGES, detect_language, rewrite
 from microgpt.extract.money import Money, parse_money
 
 __all__ = ["FIELD_TYPES", "Money", "fold", "normalize", "to_json"]
@@ -31,27 +34,44 @@ FIELD_TYPES = ("text", "date", "time", "money", "count")
 _DATE_ORDERS = ("DMY", "MDY", "YMD")
 
 
-def normalize(value: str, field_type: str, *, reference: dt.date | None = None, date_order: str = "DMY") -> Any:
+def normalize(
+    value: str,
+    field_type: str,
+    *,
+    reference: dt.date | None = None,
+    date_order: str = "DMY",
+    language: str | None = None,
+) -> Any:
     """Return `value` read as `field_type`, or None when it cannot be read as that type.
 
     text -> str with whitespace folded, date -> "YYYY-MM-DD" (relative dates against `reference`, default today,
     preferring the future), time -> "HH:MM", money -> Money, count -> int. `date_order` ("DMY", "MDY" or "YMD")
-    settles ambiguous numeric dates such as "03/04/2018".
+    settles ambiguous numeric dates such as "03/04/2018". `language` ("en", "zh", "es", "de"; None or "auto" =
+    told by the text itself) says how to read words: pass the whole message's language for a short span ("8").
     """
     if field_type not in FIELD_TYPES:
         raise ConfigError(f"unknown field type {field_type!r}", hint=_choose_hint(field_type, FIELD_TYPES))
     if date_order not in _DATE_ORDERS:
         raise ConfigError(f"unknown date order {date_order!r}", hint=_choose_hint(date_order, _DATE_ORDERS))
+    if language is not None and language not in (*LANGUAGES, "auto"):
+        raise ConfigError(f"unknown language {language!r}", hint=_choose_hint(language, (*LANGUAGES, "auto")))
     if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
         value = str(value)  # a JSON number where a string was expected ("count": 4)
     if not isinstance(value, str):
         return None
     if field_type == "text":
         return " ".join(value.split())
+    if isinstance(reference, dt.datetime):
+        reference = reference.date()  # compare dates with dates
+    reference = reference or dt.date.today()
+    if language in (None, "auto"):
+        language = detect_language(value)
+    if language != "en":
+        # Not dateparser's own es/de/zh readers behind the rewrite: on tests/extract/test_issue_15_normalize.py they
+        # add no right answer and read "a las 8" / "um 8 Uhr" as 8 November.
+        value = rewrite(value, field_type, language, reference)
     if field_type == "date":
-        if isinstance(reference, dt.datetime):
-            reference = reference.date()  # compare dates with dates
-        return _parse_date(value, reference or dt.date.today(), date_order)
+        return _parse_date(value, reference, date_order)
     if field_type == "time":
         return _parse_time(value)
     if field_type == "money":

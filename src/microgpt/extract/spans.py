@@ -10,6 +10,7 @@ exactly the span's text (tested as a round trip).
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -21,6 +22,8 @@ from microgpt.errors import DataError
 # "RM30.90" → RM 30 . 90, while "7pm" stays one word (Restaurant-8k: splitting it costs the CRF 1 point of span F1).
 # A Han character or kana is a word of its own (Chinese and Japanese have no spaces): "7点四位" → 7 点 四 位.
 _WORD = re.compile(rf"[{CJK}]|\d+[^\W\d_{CJK}]*|[^\W\d_{CJK}]+|_|[^\w\s]")
+_CJK_CHAR = re.compile(rf"[{CJK}]")
+_ZH_NUMERALS = frozenset("零〇一二两三四五六七八九十百千万亿")  # "四" is not found inside "四十" (40)
 OUTSIDE = "O"
 
 
@@ -97,12 +100,13 @@ def spans_from_tags(tokens: Sequence[Word], tags: Sequence[str], scores: Sequenc
 
 
 def _folded(text: str) -> tuple[str, list[int]]:
-    """Letters and digits of `text`, casefolded, and the index in `text` of each kept character."""
+    """Letters and digits of `text`, NFKC-normalised (full-width "７" is "7") and casefolded, and the index in `text`
+    of each kept character."""
     chars: list[str] = []
     where: list[int] = []
     for i, ch in enumerate(text):
         if ch.isalnum():
-            low = ch.casefold()
+            low = unicodedata.normalize("NFKC", ch).casefold() if not ch.isascii() else ch.casefold()
             chars.append(low)
             where.extend([i] * len(low))
     return "".join(chars), where
@@ -114,7 +118,12 @@ def _boundary(text: str, left: int, right: int) -> bool:
     if left < 0 or right >= len(text):
         return True
     if text[left].isalnum() and text[right].isalnum():
-        return text[left].isdigit() != text[right].isdigit()  # "RM|30.90" is a boundary, "9|0" and "a|b" are not
+        if text[left].isdigit() != text[right].isdigit():
+            return True  # "RM|30.90" is a boundary, "9|0" and "a|b" are not
+        # Chinese and Japanese have no spaces: any two Han characters or kana may be a boundary ("四|位")
+        if text[left] in _ZH_NUMERALS and text[right] in _ZH_NUMERALS:
+            return False
+        return bool(_CJK_CHAR.match(text[left]) or _CJK_CHAR.match(text[right]))
     if text[right] in ".,:" and right + 1 < len(text):  # "9|.00"
         return not (text[left].isdigit() and text[right + 1].isdigit())
     if text[left] in ".,:" and left > 0:  # "9.|00" seen from the other side

@@ -25,6 +25,7 @@ from microgpt.config import CrfConfig, MicroConfig
 from microgpt.data.records import Dataset, Example, Span, check_spans
 from microgpt.errors import ConfigError, DataError
 from microgpt.evaluation.metrics import field_metrics, span_metrics
+from microgpt.extract.languages import LANGUAGES, detect_language
 from microgpt.extract.normalize import Money, fold, normalize, to_json
 from microgpt.extract.schema import Schema, infer_schema, parse_schema, schema_to_json
 from microgpt.extract.spans import snap, spans_from_fields
@@ -97,6 +98,7 @@ class Extractor(Task):
         *,
         schema: str | Path | dict[str, Any] | None = None,
         date_order: str = "DMY",
+        language: str = "auto",
         nano: CrfConfig | dict[str, Any] | None = None,
         micro: MicroConfig | dict[str, Any] | None = None,
         seed: int = 0,
@@ -104,11 +106,12 @@ class Extractor(Task):
         super().__init__(tier, nano=nano, micro=micro, seed=seed)
         self.schema = schema
         self.date_order = date_order
+        self.language = language  # how to read values' words: "auto" = each message's own (en, zh, es, de)
 
     def settings(self) -> dict[str, Any]:
         schema = getattr(self, "schema_", None) or parse_schema(self.schema)  # the fitted (maybe inferred) one first
         return {**super().settings(), "schema": schema_to_json(schema) if schema else None,
-                "date_order": self.date_order}  # fmt: skip
+                "date_order": self.date_order, "language": self.language}  # fmt: skip
 
     # ---- fitting -------------------------------------------------------------------------------------------
     def fit(  # type: ignore[override]
@@ -132,6 +135,11 @@ class Extractor(Task):
     def _check_settings(self) -> None:
         if self.date_order not in DATE_ORDERS:
             raise ConfigError(f"unknown date order {self.date_order!r}", hint=f"use one of: {', '.join(DATE_ORDERS)}")
+        if self.language not in ("auto", *LANGUAGES):
+            raise ConfigError(
+                f"unknown language {self.language!r}",
+                hint=f"use auto (each message's own) or one of: {', '.join(LANGUAGES)}",
+            )
 
     def _fit_engine(self, data: Dataset, progress: Progress) -> Any:
         texts, gold, self.alignment_ = self._training_spans(data)
@@ -274,9 +282,15 @@ class Extractor(Task):
 
     def _assemble(self, text: str, spans: list[Span], reference: datetime.date | None) -> Extraction:
         spans = [s for s in spans if s.label in self.schema_]
+        # A span ("8", "¥128") rarely tells its language; the whole message does ("um 8 Uhr", "¥128，两位")
+        language = detect_language(text) if self.language == "auto" else self.language
         values = [
             normalize(
-                text[s.start : s.end], self.schema_[s.label].type, reference=reference, date_order=self.date_order
+                text[s.start : s.end],
+                self.schema_[s.label].type,
+                reference=reference,
+                date_order=self.date_order,
+                language=language,
             )
             for s in spans
         ]
@@ -311,7 +325,13 @@ class Extractor(Task):
         if kind == "text":
             return False
         a, b = (
-            normalize(str(v), kind, reference=datetime.date(2000, 1, 1), date_order=self.date_order)
+            normalize(
+                str(v),
+                kind,
+                reference=datetime.date(2000, 1, 1),
+                date_order=self.date_order,
+                language=None if self.language == "auto" else self.language,
+            )
             if not isinstance(v, dict)
             else _money_from_json(v)
             for v in (predicted, gold)

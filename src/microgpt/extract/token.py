@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,7 +78,7 @@ class Pieces:
 
     def pieces(self, text: str, toks: Sequence[Word]) -> tuple[list[int], list[int]]:
         """Piece ids of the whole text with line-break markers, and per piece the index of the word it starts."""
-        enc = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
+        enc = self.tokenizer(_width_folded(text), add_special_tokens=False, return_offsets_mapping=True, verbose=False)
         ids: list[int] = []
         word_at: list[int] = []
         w = 0
@@ -111,6 +112,14 @@ class Pieces:
             if start + room >= len(ids):
                 return out
             start += step
+
+
+def _width_folded(text: str) -> str:
+    """Full-width forms as their ASCII twins, one character for one, so offsets still point into `text`: the
+    tokenizer reads "ＲＭ３０" as one unknown piece, which leaves our word "３０" without a piece (and a tag)."""
+    if text.isascii():
+        return text
+    return "".join(n if len(n := unicodedata.normalize("NFKC", ch)) == 1 else ch for ch in text)
 
 
 def allowed_transitions(tags: Sequence[str]) -> np.ndarray:
