@@ -33,6 +33,11 @@ NEW_BOOKINGS = [
     "Do you have anything tomorrow at half past seven for 2?",
     "I need a haircut appointment this Saturday, ideally 10:30 am. My name is Tom Walsh.",
 ]
+NEW_BOOKINGS_MULTILINGUAL = [
+    "下周五晚上7点，四位，姓王",
+    "Hola, el martes a las 8, somos 3. Soy Lucía",
+    "Am Samstag um halb acht, wir sind zu viert",
+]
 NEW_REPLY_REQUESTS = [  # (message, fields the caller knows)
     ("hey, where's my order NW-55120? it's been a week", {"Order Number": "NW-55120"}),
     ("please cancel NW-40417, I bought the wrong size", {"Order Number": "NW-40417"}),
@@ -104,12 +109,19 @@ def demo_cmd(
 
 
 def _extract_demo(console: Console, tier: str, bookings_out: Path, invoices_out: Path) -> None:
+    """Bookings, bookings in four languages (zh, es, de, en: values read into the same types) and invoices."""
     from microgpt.api import train
     from microgpt.evaluation.report import evaluate
 
     today = datetime.date.today()
     for name, schema, out, new in (
         ("bookings.jsonl", "date:date, time:time, people:count, name, phone", bookings_out, NEW_BOOKINGS),
+        (
+            "bookings_multilingual.jsonl",
+            "date:date, time:time, people:count, name, phone",
+            bookings_out.with_name(bookings_out.name + "-multilingual"),
+            NEW_BOOKINGS_MULTILINGUAL,
+        ),
         ("invoices.jsonl", "company, invoice_no, date:date, total:money", invoices_out, [NEW_INVOICE]),
     ):
         path = example_path(name)
