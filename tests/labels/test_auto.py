@@ -6,6 +6,7 @@ import pytest
 
 import microgpt
 from microgpt import Classifier
+from microgpt.data.records import Dataset
 from tests.conftest import TINY_MICRO
 
 pytestmark = pytest.mark.slow
@@ -38,3 +39,25 @@ def test_latency_budget_excludes_slow_tiers(helpdesk_split):
 def test_no_tier_within_budget_falls_back_to_the_fastest(helpdesk_split):
     model = Classifier("auto", auto={"latency_budget_ms": 1e-6, "candidates": ["nano"]}).fit(helpdesk_split[0])
     assert model.auto_report_["chosen"] == "nano" and "no tier met" in model.auto_report_["why"]
+
+
+def test_issue_14_few_examples_a_label_take_the_few_shot_path(helpdesk, tmp_path):
+    """5 examples a label: micro on every example plus the label names, said in the report; codes are not names."""
+    from microgpt.labels.fewshot import label_name_text
+
+    assert label_name_text("card_arrival") == "card arrival"
+    assert label_name_text("lostOrStolenCard") == "lost or stolen card"
+    assert label_name_text("A12") is None and label_name_text("L3") is None
+    by_label: dict[str, list] = {}
+    for e in helpdesk:
+        by_label.setdefault(e.label, []).append(e)
+    few = [e for examples in by_label.values() for e in examples[:5]]
+    assert len(few) == 50
+    model = Classifier("auto", micro=TINY_MICRO).fit(Dataset(few))
+    report = model.auto_report_
+    assert report["strategy"] == "few-shot" and report["chosen"] == "micro" == model.engine_.tier
+    assert report["label_names_added"] == 10 and "few-shot data (5 examples for the median label" in report["why"]
+    assert report["candidates"][0]["p50_ms"] > 0
+    assert model.predict(["I was charged twice"])[0] in {e.label for e in few}
+    model.save(tmp_path / "m")
+    assert microgpt.load(tmp_path / "m").auto_report_ == report

@@ -23,6 +23,12 @@ log = logging.getLogger(__name__)
 
 def fit_auto(task: Any, data: Dataset, cfg: AutoConfig, progress: Progress) -> tuple[Any, dict[str, Any]]:
     """`task` is the LabelTask being fitted (its `make_engine`, `encode_targets`, `multilabel` and `seed`)."""
+    if _few_shot_applies(task, data, cfg):
+        from microgpt.labels.fewshot import fit_few_shot
+
+        engine, report = fit_few_shot(task, data, progress)
+        report["candidates"][0]["p50_ms"] = round(_p50_ms(engine, data.texts), 3)
+        return engine, report
     train, dev = train_test_split(data, cfg.dev_fraction, seed=task.seed)
     y_train = task.encode_targets(train)
     y_dev = task.encode_targets(dev)
@@ -66,6 +72,21 @@ def fit_auto(task: Any, data: Dataset, cfg: AutoConfig, progress: Progress) -> t
     report = {"metric": metric, "dev_size": len(dev), "candidates": candidates, "chosen": best["tier"], "why": why}
     log.info("auto tier chose %s: %s", best["tier"], why)
     return engines[best["tier"]], report
+
+
+def _few_shot_applies(task: Any, data: Dataset, cfg: AutoConfig) -> bool:
+    """Single-label data with few examples a label, micro among the candidates and installed, no latency budget."""
+    import importlib.util
+
+    from microgpt.labels.fewshot import is_few_shot
+
+    return (
+        not task.multilabel
+        and "micro" in cfg.candidates
+        and cfg.latency_budget_ms is None
+        and importlib.util.find_spec("torch") is not None
+        and is_few_shot(data)
+    )
 
 
 def _p50_ms(engine: Any, texts: list[str], n: int = 50) -> float:
