@@ -13,7 +13,7 @@ import pytest
 
 from microgpt import BackboneError
 from microgpt.backbones import parts
-from microgpt.backbones.encoder import MPNET_ALIASES, backbone_name, licence_files, resolve_backbone
+from microgpt.backbones.encoder import MPNET_ALIASES, backbone_name, licence_texts, resolve_backbone
 from microgpt.backbones.parts import MPNET, STAMP, PartsBackbone, check_assembled
 
 FILES = {"model.safetensors": bytes(range(256)) * 400, "config.json": b'{"model_type": "mpnet"}'}
@@ -114,5 +114,5 @@ def test_mpnet_aliases_resolve_to_the_assembled_upstream_weights():
         assert backbone_name(alias) == "sentence-transformers/all-mpnet-base-v2"
     stamp = json.loads((parts.target_dir(MPNET) / STAMP).read_text())
     assert stamp["files"]["model.safetensors"]["sha256"] == MPNET.sha256["model.safetensors"]
-    assert {p.name for p in licence_files("mpnet")} == {"LICENSE", "NOTICE"}
+    assert b"Apache License" in licence_texts("mpnet")["LICENSE"] and licence_texts("default") == {}
     assert check_assembled(MPNET, parts.target_dir(MPNET)) is None

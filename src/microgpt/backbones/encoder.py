@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from functools import lru_cache
+from importlib.resources import files
 from pathlib import Path
 
 import torch
@@ -69,13 +70,13 @@ def is_base_size(name: str) -> bool:
     return name.lower() in MPNET_ALIASES
 
 
-def licence_files(name: str) -> list[Path]:
-    """Third-party licence/notice files a module fine-tuned from this backbone must carry (none for MiniLM's
-    package, which carries its own)."""
+def licence_texts(name: str) -> dict[str, bytes]:
+    """Third-party licence/notice files (name -> bytes) a module fine-tuned from this backbone must carry; none for
+    MiniLM, whose package carries its own. Read from MicroGPT's package data, so saving never needs the weights."""
     if name.lower() not in MPNET_ALIASES:
-        return []
-    root = Path(resolve_backbone(name))
-    return [root / f for f in ("LICENSE", "NOTICE") if (root / f).is_file()]
+        return {}
+    folder = files("microgpt.backbones") / "licenses" / MPNET.licence
+    return {f: (folder / f).read_bytes() for f in ("LICENSE", "NOTICE")}
 
 
 @lru_cache(maxsize=1)
