@@ -38,7 +38,8 @@ def test_the_student_learns_from_soft_labels_and_reports_agreement(helpdesk_spli
     report = student.distillation_
     assert report["weight"] == 0.7 and report["temperature"] == 2.0
     assert report["teacher"]["tier"] == "nano" and report["teacher"]["source"] == "in-memory Classifier"
-    assert report["teacher_trained_on_dev"] == report["dev_size"]  # the nano teacher saw every text: flagged
+    assert report["teacher_fitted_on_dev"] == report["dev_size"]  # the nano teacher saw every text: flagged
+    assert report["teacher"]["same_dev_split"] is False
     # the agreement is the share of dev texts where student and teacher pick the same label
     targets = student.encode_targets(train)
     _, dev_idx = dev_split(targets, student.engine_.config.dev_fraction, 0, False)
@@ -50,6 +51,19 @@ def test_the_student_learns_from_soft_labels_and_reports_agreement(helpdesk_spli
         float((teacher_pick == np.array([train.labels[i] for i in dev_idx])).mean()), abs=1e-4
     )
     assert student.calibration_["temperature"] > 0  # calibration still ran on dev after distillation
+
+
+@pytest.mark.slow
+def test_a_micro_teacher_on_the_same_data_and_seed_shares_the_students_dev_split(helpdesk_split, caplog):
+    train, _ = helpdesk_split
+    teacher = Classifier("micro", micro=TINY_MICRO).fit(train)
+    student = Classifier("micro", teacher=teacher, micro=TINY_MICRO).fit(train)
+    report = student.distillation_
+    assert report["teacher"]["same_dev_split"] is True and report["teacher_fitted_on_dev"] is None
+    assert report["teacher"]["backbone"] == "sentence-transformers/all-MiniLM-L6-v2"
+    assert "optimistic" not in caplog.text
+    # the dev split both held out: the teacher's dev accuracy here is the one its own fit measured
+    assert report["teacher_dev_accuracy"] == pytest.approx(report["teacher"]["fit_dev_accuracy"], abs=0.05)
 
 
 @pytest.mark.slow

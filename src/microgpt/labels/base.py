@@ -107,10 +107,13 @@ class LabelTask(Task):
 
         teacher = resolve_teacher(self.teacher)
         proba = teacher_proba(teacher, self.labels_, data.texts, progress)
-        return self.make_engine("micro").fit(
-            data.texts, self.encode_targets(data), self.multilabel, progress, teacher=proba,
-            teacher_info=teacher_record(teacher, self.teacher), teacher_seen=teacher_seen(teacher, data.texts),
-        )  # fmt: skip
+        engine = self.make_engine("micro")
+        info = teacher_record(teacher, self.teacher, data, engine.config.dev_fraction, self.seed)
+        # A micro teacher fitted on this data with this seed held out the very dev split the student holds out; any
+        # other teacher may have trained on those texts, which its digests tell.
+        seen = None if info["same_dev_split"] else teacher_seen(teacher, data.texts)
+        return engine.fit(data.texts, self.encode_targets(data), self.multilabel, progress, teacher=proba,
+                          teacher_info=info, teacher_seen=seen)  # fmt: skip
 
     def _fit_engine(self, data: Dataset, progress: Progress) -> Any:
         self.labels_ = self._label_space(data)

@@ -19,6 +19,7 @@ import numpy as np
 
 from microgpt.backbones.encoder import backbone_name
 from microgpt.data.digests import DIGEST_BYTES, TRAIN_TEXTS, text_digests
+from microgpt.data.records import Dataset
 from microgpt.errors import ConfigError, DataError
 from microgpt.module import manifest_digest
 from microgpt.progress import Progress, no_progress
@@ -86,10 +87,17 @@ def teacher_seen(teacher: Any, texts: list[str]) -> np.ndarray | None:
     return np.array([text_digests([t]) in known for t in texts], dtype=bool)
 
 
-def teacher_record(teacher: Any, source: Any) -> dict[str, Any]:
-    """What the student's manifest says about its teacher: which module, which encoder, how good it was."""
+def teacher_record(teacher: Any, source: Any, data: Dataset, dev_fraction: float, seed: int) -> dict[str, Any]:
+    """What the student's manifest says about its teacher: which module, which encoder, how good it was, and whether
+    it held out the same dev split as the student will (a micro teacher fitted on the same data, seed and fraction)."""
     engine = teacher.engine_
     config = getattr(engine, "config", None)
+    same_split = (
+        engine.tier == "micro"
+        and (getattr(teacher, "data_info_", {}) or {}).get("fingerprint") == data.fingerprint()
+        and getattr(teacher, "seed", None) == seed
+        and getattr(config, "dev_fraction", None) == dev_fraction
+    )
     members = (getattr(engine, "fit_result_", {}) or {}).get("members") or [{}]
     fit_dev = members[0].get("best_dev")
     path = getattr(teacher, "path_", None)
@@ -99,6 +107,7 @@ def teacher_record(teacher: Any, source: Any) -> dict[str, Any]:
         "backbone": backbone_name(config.backbone) if config is not None and hasattr(config, "backbone") else None,
         "fit_dev_accuracy": round(float(fit_dev), 4) if fit_dev is not None and fit_dev == fit_dev else None,
         "test_accuracy": (getattr(teacher, "metrics_", {}) or {}).get("accuracy"),
+        "same_dev_split": bool(same_split),
     }
     if path is not None and (Path(path) / "microgpt.json").is_file():
         manifest = json.loads((Path(path) / "microgpt.json").read_text())

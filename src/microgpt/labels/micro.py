@@ -212,11 +212,11 @@ class MicroEngine:
             "teacher_dev_accuracy": round(float((t_pred == dev_y).mean()), 4) if has_dev else None,
             "student_dev_accuracy": round(float((s_pred == dev_y).mean()), 4) if has_dev else None,
             "agreement_dev": round(float((t_pred == s_pred).mean()), 4) if has_dev else None,
-            "teacher_trained_on_dev": seen,  # > 0: the teacher's dev accuracy is flattered by texts it trained on
+            "teacher_fitted_on_dev": seen,  # > 0: the teacher's dev accuracy is flattered by texts it was fitted on
         }
         if seen:
-            log.warning("the teacher trained on %d of the student's %d dev texts: its dev accuracy is optimistic "
-                        "(train the teacher with the same data and seed, so both hold out the same dev split)",
+            log.warning("the teacher was fitted on %d of the student's %d dev texts: its dev accuracy is optimistic "
+                        "(train a micro teacher on the same data and seed, so both hold out the same dev split)",
                         seen, len(dev_y))  # fmt: skip
 
     def _fit_frozen(
