@@ -116,3 +116,14 @@ def test_mpnet_aliases_resolve_to_the_assembled_upstream_weights():
     assert stamp["files"]["model.safetensors"]["sha256"] == MPNET.sha256["model.safetensors"]
     assert b"Apache License" in licence_texts("mpnet")["LICENSE"] and licence_texts("default") == {}
     assert check_assembled(MPNET, parts.target_dir(MPNET)) is None
+
+
+def test_the_cache_lives_in_the_home_unless_microgpt_cache_says_otherwise(tmp_path, monkeypatch):
+    from microgpt.home import cache_dir
+
+    monkeypatch.delenv("MICROGPT_CACHE", raising=False)
+    monkeypatch.setenv("MICROGPT_HOME", str(tmp_path / "home"))
+    assert cache_dir() == tmp_path / "home" / "cache"
+    assert parts.target_dir(MPNET) == tmp_path / "home" / "cache" / "backbones" / "all-mpnet-base-v2-e8c3b32"
+    monkeypatch.setenv("MICROGPT_CACHE", str(tmp_path / "elsewhere"))
+    assert cache_dir() == tmp_path / "elsewhere"
