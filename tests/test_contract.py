@@ -94,7 +94,8 @@ def test_label_tasks_follow_the_scikit_learn_estimator_contract(helpdesk_split):
 
     train, test = helpdesk_split
     model = microgpt.Classifier("nano", nano={"c": 0.5})
-    assert model.get_params(deep=True) == {"tier": "nano", "nano": {"c": 0.5}, "micro": None, "auto": None, "seed": 0}
+    assert model.get_params(deep=True) == {"tier": "nano", "nano": {"c": 0.5}, "micro": None, "auto": None,
+                                           "teacher": None, "seed": 0}  # fmt: skip
     copy = clone(model)
     assert copy is not model and copy.get_params() == model.get_params()
     assert model.set_params(seed=3) is model and model.seed == 3

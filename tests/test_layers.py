@@ -10,7 +10,7 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 
 # Lowest first. A module may import its own layer or any below it; never one above. Longest prefix wins.
 LAYERS: list[tuple[str, ...]] = [
-    ("microgpt.errors", "microgpt.config", "microgpt.progress"),
+    ("microgpt.errors", "microgpt.config", "microgpt.progress", "microgpt.home"),
     ("microgpt.data", "microgpt.module", "microgpt.calibration", "microgpt.policy", "microgpt.backbones",
      "microgpt.training", "microgpt.evaluation.metrics"),
     ("microgpt.task",),

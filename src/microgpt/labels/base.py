@@ -18,7 +18,7 @@ import numpy as np
 from microgpt.config import AutoConfig, MicroConfig, NanoConfig, make_config
 from microgpt.data.language import looks_english
 from microgpt.data.records import Dataset
-from microgpt.errors import DataError
+from microgpt.errors import ConfigError, DataError
 from microgpt.progress import Progress
 from microgpt.task import Task, Tier
 
@@ -58,10 +58,12 @@ class LabelTask(Task):
         nano: NanoConfig | dict[str, Any] | None = None,
         micro: MicroConfig | dict[str, Any] | None = None,
         auto: AutoConfig | dict[str, Any] | None = None,
+        teacher: Any = None,
         seed: int = 0,
     ) -> None:
         super().__init__(tier, nano=nano, micro=micro, seed=seed)
         self.auto = auto
+        self.teacher = teacher  # a trained Classifier or its module path: micro learns from its soft labels too
 
     @classmethod
     def tier_names(cls) -> tuple[str, ...]:
@@ -85,6 +87,34 @@ class LabelTask(Task):
         return {**super().settings(), "auto": self.auto_config().model_dump(mode="json")}
 
     # ---- fitting -------------------------------------------------------------------------------------------
+    def _check_settings(self) -> None:
+        if self.teacher is None:
+            return
+        if self.multilabel:
+            raise ConfigError(
+                f"distillation (teacher=) is for single-label classifiers, not {type(self).__name__}",
+                hint="train a Classifier, or leave teacher out",
+            )
+        if self.tier != "micro":
+            raise ConfigError(
+                f"a teacher is distilled into the micro tier, not {self.tier!r}",
+                hint="use tier='micro' (CLI: --tier micro --teacher PATH)",
+            )
+
+    def _fit_distilled(self, data: Dataset, progress: Progress) -> Any:
+        """micro trained on the teacher's probabilities (computed once here) as well as the gold labels."""
+        from microgpt.labels.distill import resolve_teacher, teacher_proba, teacher_record, teacher_seen
+
+        teacher = resolve_teacher(self.teacher)
+        proba = teacher_proba(teacher, self.labels_, data.texts, progress)
+        engine = self.make_engine("micro")
+        info = teacher_record(teacher, self.teacher, data, engine.config.dev_fraction, self.seed)
+        # A micro teacher fitted on this data with this seed held out the very dev split the student holds out; any
+        # other teacher may have trained on those texts, which its digests tell.
+        seen = None if info["same_dev_split"] else teacher_seen(teacher, data.texts)
+        return engine.fit(data.texts, self.encode_targets(data), self.multilabel, progress, teacher=proba,
+                          teacher_info=info, teacher_seen=seen)  # fmt: skip
+
     def _fit_engine(self, data: Dataset, progress: Progress) -> Any:
         self.labels_ = self._label_space(data)
         self.english_ = looks_english(data.texts)
@@ -93,6 +123,8 @@ class LabelTask(Task):
                 "the training texts do not look English, and the default micro encoder reads English only: pass "
                 "micro={'backbone': 'multilingual'} (CLI: --backbone multilingual)"
             )
+        if self.teacher is not None:
+            return self._fit_distilled(data, progress)
         if self.tier == "auto":
             from microgpt.labels.auto import fit_auto
 
@@ -165,5 +197,12 @@ class LabelTask(Task):
         self._check_fitted()
         return dict(getattr(self.engine_, "calibration_", {}) or {})
 
+    @property
+    def distillation_(self) -> dict[str, Any] | None:
+        """For a distilled model: its teacher (module, encoder, accuracy) and teacher vs student on the dev split."""
+        self._check_fitted()
+        return getattr(self.engine_, "distill_", None)
+
     def _manifest_extra(self) -> dict[str, Any]:
-        return {"calibration": self.calibration_ or None}
+        distilled = self.distillation_
+        return {"calibration": self.calibration_ or None, **({"distillation": distilled} if distilled else {})}

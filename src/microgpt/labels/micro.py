@@ -8,6 +8,11 @@ A frozen sentence encoder as the backbone (`backbone="multilingual"`, see backbo
 fine-tuned: a head is trained on its vectors instead (labels/frozen.py), then calibrated and blended with nano
 exactly like a fine-tuned encoder. Such a module saves only the head (`head.safetensors`) and needs the encoder's
 package installed to load.
+
+With a teacher (`fit(..., teacher=probabilities)`, see labels/distill.py) the encoder learns from the teacher's
+softened probabilities as well as the gold labels (training/distill.py); dev calibration and the nano blend then
+run exactly as without one, and `distill_` records how the teacher and the student did on the same dev split.
+A backbone's third-party licence files (all-mpnet-base-v2's Apache-2.0 notice) are saved with the module.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from microgpt.backbones.encoder import EncoderHead, encoder_from_config, load_pretrained
+from microgpt.backbones.encoder import EncoderHead, encoder_from_config, is_base_size, licence_texts, load_pretrained
 from microgpt.backbones.sentence import embed, is_sentence_encoder, package_version, sentence_encoder
 from microgpt.calibration import (
     best_threshold,
@@ -35,9 +40,11 @@ from microgpt.calibration import (
     unknown_threshold,
 )
 from microgpt.config import MicroConfig, NanoConfig
+from microgpt.errors import ConfigError
 from microgpt.labels.frozen import FrozenHead, train_head
 from microgpt.labels.nano import NanoEngine
 from microgpt.progress import Progress, no_progress
+from microgpt.training.distill import distillation_loss, soften
 from microgpt.training.loop import TrainArgs, cpu_has_bf16, encode, fine_tune, logits_by_length, predict_logits
 
 log = logging.getLogger(__name__)
@@ -67,6 +74,7 @@ class MicroEngine:
         self.head: FrozenHead | None = None  # a frozen sentence encoder's trained head (instead of `models`)
         self.encoder_: Any = None
         self.frozen_: dict[str, Any] | None = None
+        self.distill_: dict[str, Any] | None = None  # the teacher, and teacher vs student on dev (when distilled)
 
     def _threads(self) -> None:
         if self.config.threads:
@@ -78,8 +86,18 @@ class MicroEngine:
 
     # ---- training ------------------------------------------------------------------------------------------
     def fit(
-        self, texts: list[str], targets: np.ndarray, multilabel: bool, progress: Progress = no_progress
+        self,
+        texts: list[str],
+        targets: np.ndarray,
+        multilabel: bool,
+        progress: Progress = no_progress,
+        *,
+        teacher: np.ndarray | None = None,
+        teacher_info: dict[str, Any] | None = None,
+        teacher_seen: np.ndarray | None = None,
     ) -> MicroEngine:
+        """`teacher`: a teacher's probabilities for every text (N, L), columns as the targets' (distillation);
+        `teacher_seen`: per text, whether the teacher trained on it (to say whether its dev score is held out)."""
         cfg = self.config
         self._threads()
         self.multilabel = multilabel
@@ -88,8 +106,20 @@ class MicroEngine:
         tr_texts = [texts[i] for i in train_idx]
         dev_texts = [texts[i] for i in dev_idx]
         dev_y = targets[dev_idx]
+        if teacher is not None:
+            self._check_teacher(teacher, targets, n_out)
         if is_sentence_encoder(cfg.backbone):
             return self._fit_frozen(tr_texts, targets[train_idx], dev_texts, dev_y, progress)
+        loss = None
+        if teacher is not None:
+            soft = torch.from_numpy(soften(teacher[train_idx], cfg.distill_temperature))  # (N_train, L), once
+            gold = torch.from_numpy(targets[train_idx].astype(np.int64))
+
+            def loss(logits: torch.Tensor, batch: list[int]) -> torch.Tensor:
+                w, t, smoothing = cfg.distill_weight, cfg.distill_temperature, cfg.label_smoothing
+                return distillation_loss(
+                    logits.float(), soft[batch], gold[batch], weight=w, temperature=t, label_smoothing=smoothing
+                )
 
         def dev_score(logits: np.ndarray) -> float:
             if multilabel:
@@ -106,10 +136,12 @@ class MicroEngine:
                 train_ids = encode(self.tokenizer, tr_texts, cfg.max_length)
                 dev_ids = encode(self.tokenizer, dev_texts, cfg.max_length) if len(dev_idx) else None
             stage = "train" if cfg.members == 1 else f"train {k + 1}/{cfg.members}"
+            # sigmoid heads learn slowly at classify rates; a 12-layer, 768-wide encoder wants about half the rate
+            lr = cfg.lr or (3e-4 if multilabel else 1e-4) * (0.5 if is_base_size(cfg.backbone) else 1.0)
             args = TrainArgs(
                 epochs=cfg.epochs,
                 batch_size=cfg.batch_size,
-                lr=cfg.lr or (3e-4 if multilabel else 1e-4),  # sigmoid heads learn slowly at classify rates
+                lr=lr,
                 head_lr=cfg.head_lr or (1e-2 if multilabel else 2e-3),
                 weight_decay=cfg.weight_decay,
                 warmup_ratio=cfg.warmup_ratio,
@@ -123,7 +155,7 @@ class MicroEngine:
             result = fine_tune(
                 model, train_ids, targets[train_idx], dev_ids, dev_score, args, pad_id=self.pad_id,
                 multilabel=multilabel, label_smoothing=0.0 if multilabel else cfg.label_smoothing,
-                progress=functools.partial(_relabel, progress, stage),
+                progress=functools.partial(_relabel, progress, stage), loss=loss,
             )  # fmt: skip
             self.models.append(model)
             runs.append(
@@ -138,8 +170,54 @@ class MicroEngine:
             )
         self.fit_result_ = {"members": runs}
         if dev_ids:
-            self._calibrate(tr_texts, targets[train_idx], dev_texts, self._logits(dev_ids), dev_y, progress)
+            dev_logits = self._logits(dev_ids)
+            if teacher is not None:
+                seen = int(teacher_seen[dev_idx].sum()) if teacher_seen is not None else None
+                self._record_teacher(teacher[dev_idx], dev_logits, dev_y, teacher_info, seen)
+            self._calibrate(tr_texts, targets[train_idx], dev_texts, dev_logits, dev_y, progress)
+        elif teacher is not None:
+            self._record_teacher(teacher[:0], np.zeros((0, n_out)), dev_y, teacher_info, None)
         return self
+
+    def _check_teacher(self, teacher: np.ndarray, targets: np.ndarray, n_out: int) -> None:
+        if self.multilabel:
+            raise ConfigError("distillation needs single-label data", hint="train a Classifier, or drop the teacher")
+        if is_sentence_encoder(self.config.backbone):
+            raise ConfigError(
+                f"a frozen sentence encoder ({self.config.backbone!r}) cannot be distilled into",
+                hint="distil into a fine-tuned encoder: leave micro's backbone at default",
+            )
+        if teacher.shape != (len(targets), n_out):
+            raise ConfigError(
+                f"teacher probabilities have shape {teacher.shape}, expected {(len(targets), n_out)}",
+                hint="pass the teacher's predict_proba over the same texts, columns in the targets' label order",
+            )
+
+    def _record_teacher(
+        self,
+        teacher_dev: np.ndarray,
+        dev_logits: np.ndarray,
+        dev_y: np.ndarray,
+        info: dict[str, Any] | None,
+        seen: int | None,
+    ) -> None:
+        """Teacher and student side by side on the student's dev split (texts neither trained on)."""
+        t_pred, s_pred = teacher_dev.argmax(1), dev_logits.argmax(1)
+        has_dev = len(dev_y) > 0
+        self.distill_ = {
+            "teacher": info or {},
+            "weight": self.config.distill_weight,
+            "temperature": self.config.distill_temperature,
+            "dev_size": len(dev_y),
+            "teacher_dev_accuracy": round(float((t_pred == dev_y).mean()), 4) if has_dev else None,
+            "student_dev_accuracy": round(float((s_pred == dev_y).mean()), 4) if has_dev else None,
+            "agreement_dev": round(float((t_pred == s_pred).mean()), 4) if has_dev else None,
+            "teacher_fitted_on_dev": seen,  # > 0: the teacher's dev accuracy is flattered by texts it was fitted on
+        }
+        if seen:
+            log.warning("the teacher was fitted on %d of the student's %d dev texts: its dev accuracy is optimistic "
+                        "(train a micro teacher on the same data and seed, so both hold out the same dev split)",
+                        seen, len(dev_y))  # fmt: skip
 
     def _fit_frozen(
         self, tr_texts: list[str], tr_y: np.ndarray, dev_texts: list[str], dev_y: np.ndarray, progress: Progress
@@ -258,6 +336,8 @@ class MicroEngine:
         enc_dir.mkdir()
         self.models[0].encoder.config.save_pretrained(enc_dir)  # type: ignore[union-attr,operator]
         self.tokenizer.save_pretrained(enc_dir)
+        for name, text in licence_texts(self.config.backbone).items():  # fine-tuned weights are derivative works
+            (enc_dir / name).write_bytes(text)
         for i, model in enumerate(self.models):
             state = {k: v.contiguous() for k, v in model.state_dict().items()}
             save_file(state, str(directory / f"micro-{i}.safetensors"))
@@ -289,6 +369,7 @@ class MicroEngine:
         engine.final_temperature_ = float(meta.get("final_temperature", 1.0))
         engine.calibration_ = meta.get("calibration", {})
         engine.unknown_ = meta.get("unknown", {})
+        engine.distill_ = meta.get("distill")
         if (directory / "nano").is_dir():
             engine.nano = NanoEngine.load(directory / "nano")
         engine.onnx_ = meta.get("onnx")
@@ -321,6 +402,7 @@ class MicroEngine:
             "unknown": self.unknown_,
             "fit": self.fit_result_,
             **({"onnx": self.onnx_} if self.onnx_ else {}),
+            **({"distill": self.distill_} if self.distill_ else {}),
         }
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from microgpt.errors import ConfigError, MicroGPTError, ModuleFormatError
+from microgpt.home import default_home
 from microgpt.module import load_errors, read_manifest
 
 NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}\Z")  # \Z, not $: "evil\n" must not pass
@@ -37,11 +38,6 @@ class RegistryError(MicroGPTError, LookupError):
 def utc_now() -> str:
     """The current time as an ISO 8601 UTC timestamp to the second, as every log and manifest writes it."""
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-
-
-def default_home() -> Path:
-    """`$MICROGPT_HOME`, else `~/.microgpt` (tests point the variable at a temporary directory)."""
-    return Path(os.environ.get("MICROGPT_HOME") or Path.home() / ".microgpt").expanduser()
 
 
 @dataclass(frozen=True)
