@@ -11,6 +11,7 @@ import microgpt
 from microgpt.data import datasets
 from microgpt.data.records import Dataset
 from microgpt.errors import DataError
+from tests.pgserver import PostgresServer, pg_bin
 
 ROOT = Path(__file__).resolve().parents[1]
 HELPDESK = ROOT / "examples" / "helpdesk.csv"
@@ -38,6 +39,31 @@ def require_data() -> Path:
 def needs_data() -> Path:
     """Use in a test that reads the shared benchmark sets (a fresh clone has none: the test skips)."""
     return require_data()
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A real PostgreSQL server for the session (Debian's binaries), on a free loopback port; stopped at the end.
+
+    Skips where the binaries are absent (`apt-get install postgresql` brings them) — a failure when `CI` is set,
+    since .ci/run installs them."""
+    if pg_bin() is None:
+        reason = "needs PostgreSQL's server binaries (/usr/lib/postgresql/*/bin/pg_ctl): apt-get install postgresql"
+        if os.environ.get("CI"):
+            pytest.fail(f"CI is set, so PostgreSQL must be installed: {reason}", pytrace=False)
+        pytest.skip(reason)
+    pytest.importorskip("psycopg", reason="needs psycopg: pip install 'microgpt[postgres]'")
+    server = PostgresServer.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_at(request, tmp_path) -> str:
+    """Where a fresh store lives, once per backend: a SQLite file, then a new database on the test PostgreSQL."""
+    if request.param == "sqlite":
+        return str(tmp_path / "store.db")
+    return request.getfixturevalue("postgres_server").new_database()
 
 
 @pytest.fixture(scope="session")

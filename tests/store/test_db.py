@@ -19,8 +19,9 @@ from microgpt.store.migrations import MIGRATIONS
 
 
 @pytest.fixture
-def store(tmp_path):
-    return Store(tmp_path / "store.db")
+def store(store_at):
+    """A fresh store on each backend (SQLite and PostgreSQL): the same calls, the same answers."""
+    return Store(store_at)
 
 
 def test_empty_database_is_migrated_in_wal_mode(tmp_path):

@@ -16,8 +16,9 @@ from microgpt.store.migrations import MIGRATIONS
 
 
 @pytest.fixture
-def store(tmp_path):
-    return Store(tmp_path / "store.db")
+def store(store_at):
+    """A fresh store on each backend (SQLite and PostgreSQL): the same calls, the same answers."""
+    return Store(store_at)
 
 
 def test_a_version_1_database_is_upgraded_with_its_rows_intact(tmp_path):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 from rich.console import Console
 
-from microgpt.store.db import SCOPES, Store, check_scopes
+from microgpt.store.db import SCOPES, Store, check_scopes, store_location
 from microgpt.store.registry import Registry
 
 app = typer.Typer(
@@ -16,7 +16,7 @@ console = Console()
 
 
 def _store() -> Store:
-    return Store(Registry().home / "microgpt.db")
+    return Store(store_location(Registry().home))
 
 
 @app.command("create")

@@ -111,8 +111,8 @@ def feedback_cmd(name: str = typer.Argument(..., help="Registry name, e.g. ticke
     """Print NAME's collected feedback as training JSONL (text + label/labels) on stdout."""
     import sys
 
-    from microgpt.store.db import Store
+    from microgpt.store.db import Store, store_location
     from microgpt.store.registry import Registry
 
-    n = Store(Registry().home / "microgpt.db").export_jsonl(name, sys.stdout)
+    n = Store(store_location(Registry().home)).export_jsonl(name, sys.stdout)
     Console(stderr=True).print(f"{n} feedback example(s) for {name}")

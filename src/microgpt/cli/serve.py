@@ -32,9 +32,9 @@ def serve_cmd(
     from microgpt.store.registry import Registry
 
     if not is_loopback(host) and not insecure:
-        from microgpt.store.db import Store
+        from microgpt.store.db import Store, store_location
 
-        if not Store(Registry().home / "microgpt.db").auth_required():
+        if not Store(store_location(Registry().home)).auth_required():
             raise ConfigError(
                 f"refusing to serve on {host} without API keys: anyone who can reach it could read the review "
                 "queue and send predictions",

@@ -18,7 +18,7 @@ from microgpt.routing.cascade import Cascade
 from microgpt.routing.teacher import LabelTeacher
 from microgpt.serving.models import HTTPError, Models
 from microgpt.serving.schemas import ServeSettings
-from microgpt.store.db import PredictionLog, Store
+from microgpt.store.db import PredictionLog, Store, store_location
 from microgpt.store.registry import Registry
 
 PRINCIPAL = "microgpt.principal"  # request-scope key: who the key belongs to (None: missing or invalid), if looked up
@@ -80,7 +80,7 @@ class Services:
     @classmethod
     def build(cls, settings: ServeSettings, fallback: Any = None) -> Services:
         registry = Registry(settings.home)
-        store = Store(registry.home / "microgpt.db", keep_texts=settings.keep_texts)
+        store = Store(store_location(registry.home), keep_texts=settings.keep_texts)
         return cls(settings, registry, store, Models(registry), PredictionLog(store), fallback)
 
     def cascade_for(self, name: str, version: int, model: Any) -> Cascade:

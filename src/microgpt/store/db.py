@@ -6,10 +6,10 @@ One `Store` per process; each thread gets its own connection, so a multi-threade
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
-import sqlite3
 import threading
 import time
 import uuid
@@ -19,6 +19,7 @@ from typing import Any, TextIO
 
 from microgpt.data.digests import sha256_text
 from microgpt.errors import DataError, StoreError
+from microgpt.store.dialect import SQLite, dialect_for
 from microgpt.store.keys import SCOPES, KeyStore, check_scopes
 from microgpt.store.migrations import MIGRATIONS
 from microgpt.store.registry import default_home, utc_now
@@ -32,7 +33,7 @@ from microgpt.store.review import (
 
 __all__ = [
     "REVIEW_STATUSES", "SCOPES", "PredictionLog", "PredictionNotFoundError", "ReviewConflictError",
-    "ReviewNotFoundError", "Store", "StoreError", "check_scopes", "prediction_row", "text_sha256",
+    "ReviewNotFoundError", "Store", "StoreError", "check_scopes", "prediction_row", "store_location", "text_sha256",
 ]  # fmt: skip
 
 log = logging.getLogger(__name__)
@@ -45,60 +46,80 @@ class PredictionNotFoundError(StoreError, LookupError):
     """No logged prediction has this id (in this store)."""
 
 
+def store_location(home: str | Path | None = None) -> str | Path:
+    """Where the store is: `MICROGPT_STORE_URL` (postgresql://...) when set, else `home/microgpt.db` (SQLite;
+    `home` defaults to `$MICROGPT_HOME`)."""
+    url = os.environ.get("MICROGPT_STORE_URL", "").strip()
+    if url:
+        return url
+    return (Path(home) if home is not None else default_home()) / "microgpt.db"
+
+
 class Store(ReviewQueue, KeyStore):
-    """`Store()` opens `$MICROGPT_HOME/microgpt.db` (created 0600 and migrated on first use).
+    """`Store()` opens the store `MICROGPT_STORE_URL` names (PostgreSQL), else `$MICROGPT_HOME/microgpt.db` (SQLite,
+    created 0600); either is migrated on first use. `Store(path_or_url)` opens that one.
 
     `keep_texts=False` keeps no plaintext in feedback, the review queue or teacher labels either (only sha256
     digests), matching a server started with `--hash-texts`.
     """
 
     def __init__(self, path: str | Path | None = None, keep_texts: bool = True) -> None:
-        self.path = Path(path) if path is not None else default_home() / "microgpt.db"
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        location = path if path is not None else store_location()
+        self.dialect = dialect_for(location)
+        self.path = self.dialect.path if isinstance(self.dialect, SQLite) else None
         self.keep_texts = keep_texts
-        if not self.path.exists():  # customer texts and key hashes: readable by its owner only
-            os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
         self._local = threading.local()
         self.migrate()
 
     # ---- connection and schema -----------------------------------------------------------------------------
-    def connect(self) -> sqlite3.Connection:
+    def connect(self) -> Any:
+        """This thread's connection (sqlite3, or psycopg behind the same interface), opened on first use."""
         conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
-            conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")  # durable at each checkpoint; safe with WAL
-            conn.execute("PRAGMA foreign_keys=ON")
+        if conn is None or not getattr(conn, "usable", True):  # a PostgreSQL connection the server dropped
+            conn = self.dialect.connect()
             self._local.conn = conn
         return conn
 
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Any]:
+        """One transaction on this thread's connection: committed on success, rolled back on any error."""
+        conn = self.connect()
+        conn.execute(self.dialect.begin)
+        try:
+            yield conn
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def insert(self, conn: Any, sql: str, args: tuple[Any, ...]) -> int:
+        """Run an INSERT into a table with an integer `id`; returns the new row's id (on either database)."""
+        return int(conn.execute(sql + " RETURNING id", args).fetchone()[0])
+
     def schema_version(self) -> int:
-        return int(self.connect().execute("PRAGMA user_version").fetchone()[0])
+        return self.dialect.schema_version(self.connect())
+
+    def describe(self) -> str:
+        """Where the store is (a path, or the URL without its password)."""
+        return self.dialect.describe()
 
     def migrate(self) -> None:
         """Apply the migrations this database has not seen yet, each in its own transaction."""
-        conn = self.connect()
         current = self.schema_version()
         if current > len(MIGRATIONS):
             raise StoreError(
-                f"{self.path} has schema version {current}; this microgpt knows {len(MIGRATIONS)}",
+                f"{self.describe()} has schema version {current}; this microgpt knows {len(MIGRATIONS)}",
                 hint="upgrade microgpt (pip install -U microgpt) — never downgrade a store in place",
             )
         for number, sql in enumerate(MIGRATIONS[current:], start=current + 1):
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                if self.schema_version() >= number:  # another process migrated meanwhile
-                    conn.execute("ROLLBACK")
+            with self.transaction() as conn:
+                self.dialect.lock_schema(conn)
+                if self.dialect.schema_version(conn) >= number:  # another process migrated meanwhile
                     continue
-                for statement in sql.split(";"):
+                for statement in self.dialect.migration(sql).split(";"):
                     if statement.strip():
                         conn.execute(statement)
-                conn.execute(f"PRAGMA user_version = {number}")
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
+                self.dialect.set_schema_version(conn, number)
 
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)
@@ -124,14 +145,12 @@ class Store(ReviewQueue, KeyStore):
 
     def insert_predictions(self, rows: list[tuple[Any, ...]]) -> None:
         """Insert rows made by `prediction_row` in one transaction."""
-        conn = self.connect()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            conn.executemany("INSERT INTO predictions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
+        with self.transaction() as conn:
+            conn.executemany(
+                "INSERT INTO predictions (id, module, version, input_text, input_sha256, output, confidence, "
+                "latency_ms, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
 
     def prediction(self, request_id: str) -> dict[str, Any] | None:
         row = self.connect().execute("SELECT * FROM predictions WHERE id = ?", (request_id,)).fetchone()
@@ -192,10 +211,9 @@ class Store(ReviewQueue, KeyStore):
         if not target or (isinstance(target, list) and not all(isinstance(x, str) and x for x in target)):
             raise DataError("feedback needs the correct label (or list of labels)", hint='e.g. {"label": "billing"}')
         digest = sha256_text(text) if text else digest
-        conn = self.connect()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            cur = conn.execute(
+        with self.transaction() as conn:
+            row_id = self.insert(
+                conn,
                 "INSERT INTO feedback (module, prediction_id, text, target, source, created_at, text_sha256) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
@@ -209,11 +227,7 @@ class Store(ReviewQueue, KeyStore):
                     "resolved_at = ? WHERE id = ? AND status = 'pending'",
                     (json.dumps(target, ensure_ascii=False), utc_now(), review_id),
                 )
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        return int(cur.lastrowid or 0)
+        return row_id
 
     def feedback(self, module: str) -> Iterator[dict[str, Any]]:
         rows = self.connect().execute("SELECT * FROM feedback WHERE module = ? ORDER BY id", (module,))

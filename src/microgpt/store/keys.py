@@ -5,9 +5,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
-import sqlite3
 from collections.abc import Iterable
 from typing import Any
 
@@ -22,7 +22,13 @@ SCOPES = ("predict", "review", "admin")
 class KeyStore:
     """Key, setting and audit methods of `Store`."""
 
-    def connect(self) -> sqlite3.Connection:  # provided by Store
+    def connect(self) -> Any:  # provided by Store, with transaction() and insert()
+        raise NotImplementedError
+
+    def transaction(self) -> contextlib.AbstractContextManager[Any]:
+        raise NotImplementedError
+
+    def insert(self, conn: Any, sql: str, args: tuple[Any, ...]) -> int:
         raise NotImplementedError
 
     # ---- settings ------------------------------------------------------------------------------------------
@@ -43,9 +49,7 @@ class KeyStore:
         Creating one turns authentication on."""
         chosen = check_scopes(scopes)
         key = "mgpt_" + secrets.token_urlsafe(32)
-        conn = self.connect()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with self.transaction() as conn:
             conn.execute(
                 "INSERT INTO api_keys (name, prefix, key_sha256, created_at, scopes) VALUES (?, ?, ?, ?, ?)",
                 (name, key[:12], sha256_text(key), utc_now(), ",".join(chosen)),
@@ -55,10 +59,6 @@ class KeyStore:
                 "ON CONFLICT (key) DO UPDATE SET value = 'on', updated_at = excluded.updated_at",
                 (utc_now(),),
             )
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
         return key
 
     def auth_required(self) -> bool:
@@ -119,13 +119,13 @@ class KeyStore:
         detail: Any = None,
     ) -> int:
         """Record who decided what about which module@version (a review answer, a promote); returns the row id."""
-        cur = self.connect().execute(
+        return self.insert(
+            self.connect(),
             "INSERT INTO audit (key_name, action, module, version, item_id, detail, created_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
             (key_name, action, module, version, item_id,
              None if detail is None else json.dumps(detail, ensure_ascii=False), utc_now()),
         )  # fmt: skip
-        return int(cur.lastrowid or 0)
 
     def audit(self, module: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         """Audit rows, newest first."""

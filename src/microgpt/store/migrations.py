@@ -1,6 +1,7 @@
 """The store's schema as an append-only list of migrations: never edit one that has shipped, add the next.
 
-`PRAGMA user_version` records how many have been applied, so opening any older database brings it up to date.
+`PRAGMA user_version` (PostgreSQL: the `microgpt_schema` table) records how many have been applied, so opening any
+older database brings it up to date. They are written in SQLite's words; store/dialect.py says them to PostgreSQL.
 """
 
 from __future__ import annotations
@@ -98,5 +99,12 @@ MIGRATIONS: list[str] = [
     CREATE INDEX audit_module ON audit (module, id);
     CREATE INDEX review_queue_next ON review_queue (status, module, confidence, created_at);
     CREATE INDEX review_queue_next_any ON review_queue (status, confidence, created_at)
+    """,
+    # 5: review claims: a reviewer takes the next item for a while, so two reviewers (on any replica) never get the
+    # same one; a claim lapses at `claimed_until` (ISO 8601 UTC to the millisecond, compared as text), so an item a
+    # reviewer walked away from comes back
+    """
+    ALTER TABLE review_queue ADD COLUMN claimed_by TEXT;
+    ALTER TABLE review_queue ADD COLUMN claimed_until TEXT
     """,
 ]

@@ -6,13 +6,15 @@ failed) and the fallback model's answers. Both become training data through `Sto
 
 from __future__ import annotations
 
+import contextlib
 import json
-import sqlite3
+import time
 import uuid
 from typing import Any
 
 from microgpt.data.digests import sha256_text
 from microgpt.errors import DataError, StoreError
+from microgpt.store.dialect import Dialect
 from microgpt.store.registry import utc_now
 
 REVIEW_STATUSES = ("pending", "resolved", "skipped")
@@ -37,7 +39,15 @@ class ReviewConflictError(StoreError):
 class ReviewQueue:
     """Review-queue and teacher-label methods of `Store`."""
 
-    def connect(self) -> sqlite3.Connection:  # provided by Store
+    dialect: Dialect  # provided by Store, with connect(), transaction() and insert()
+
+    def connect(self) -> Any:
+        raise NotImplementedError
+
+    def transaction(self) -> contextlib.AbstractContextManager[Any]:
+        raise NotImplementedError
+
+    def insert(self, conn: Any, sql: str, args: tuple[Any, ...]) -> int:
         raise NotImplementedError
 
     # ---- review queue --------------------------------------------------------------------------------------
@@ -105,6 +115,31 @@ class ReviewQueue:
         row = self.connect().execute(sql, [*args, max(0, int(offset))]).fetchone()
         return _review_dict(row) if row else None
 
+    def claim_review(self, module: str | None = None, by: str = "cli", lease_s: float = 300.0) -> dict[str, Any] | None:
+        """Take the next pending item (lowest confidence first) for `by` for `lease_s` seconds; None when none is free.
+
+        Two reviewers claiming at once (from any process or server replica) never get the same item: the row is
+        locked while it is claimed (PostgreSQL: `FOR UPDATE SKIP LOCKED`, so the other takes the next one; SQLite:
+        one writer at a time). A claim that lapses puts the item back; resolving or skipping it ends the claim.
+        """
+        if lease_s <= 0:
+            raise DataError(f"a claim lasts a positive number of seconds, got {lease_s}", hint="e.g. lease_s=300")
+        now = time.time()
+        where, args = ["status = 'pending'", "(claimed_until IS NULL OR claimed_until <= ?)"], [_iso(now)]
+        if module is not None:
+            where.append("module = ?")
+            args.append(module)
+        sql = f"SELECT id FROM review_queue WHERE {' AND '.join(where)} ORDER BY confidence, created_at LIMIT 1"
+        with self.transaction() as conn:
+            row = conn.execute(sql + self.dialect.skip_locked, args).fetchone()
+            if row is None:
+                return None
+            conn.execute(
+                "UPDATE review_queue SET claimed_by = ?, claimed_until = ? WHERE id = ?",
+                (by, _iso(now + lease_s), row[0]),
+            )
+        return self.review_item(str(row[0]))
+
     def review_counts(self, module: str | None = None) -> dict[str, int]:
         """How many items are pending, resolved and skipped."""
         sql = "SELECT status, COUNT(*) FROM review_queue" + (" WHERE module = ?" if module else "") + " GROUP BY status"
@@ -127,9 +162,7 @@ class ReviewQueue:
             target = [str(x).strip() for x in target]
         if not target or not all(target if isinstance(target, list) else [target.strip()]):
             raise DataError("resolving a review item needs the correct label (or labels)", hint="e.g. billing")
-        conn = self.connect()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with self.transaction() as conn:
             row = self._open_review_row(conn, item_id, "resolve")
             prediction = json.loads(row["prediction"]) if row["prediction"] else None
             if isinstance(prediction, dict) and "labels" in prediction and isinstance(target, str):
@@ -148,29 +181,21 @@ class ReviewQueue:
                 "WHERE id = ?",
                 (json.dumps(target, ensure_ascii=False), by, utc_now(), item_id),
             )
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
 
     def skip_review(self, item_id: str, by: str = "cli") -> None:
         """Take a pending item off the queue without an answer (skipping a skipped item changes nothing)."""
-        conn = self.connect()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with self.transaction() as conn:
             row = self._open_review_row(conn, item_id, "skip")
             if row["status"] == "pending":
                 conn.execute(
                     "UPDATE review_queue SET status = 'skipped', resolved_by = ?, resolved_at = ? WHERE id = ?",
                     (by, utc_now(), item_id),
                 )
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
 
-    def _open_review_row(self, conn: sqlite3.Connection, item_id: str, action: str) -> sqlite3.Row:
-        row = conn.execute("SELECT status, prediction, answer FROM review_queue WHERE id = ?", (item_id,)).fetchone()
+    def _open_review_row(self, conn: Any, item_id: str, action: str) -> Any:
+        row = conn.execute(
+            "SELECT status, prediction, answer FROM review_queue WHERE id = ?" + self.dialect.for_update, (item_id,)
+        ).fetchone()
         if row is None:
             raise ReviewNotFoundError(
                 f"no review item with id {item_id!r}", hint="list the pending ones with `microgpt review list`"
@@ -195,7 +220,8 @@ class ReviewQueue:
         cost_usd: float | None,
     ) -> int:
         """Record one answer of the fallback model (label None: it said unknown); returns the row id."""
-        cur = self.connect().execute(
+        return self.insert(
+            self.connect(),
             "INSERT INTO teacher_labels (module, text, label, teacher, raw, prompt_tokens, completion_tokens, "
             "cost_usd, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
@@ -203,7 +229,6 @@ class ReviewQueue:
                 raw, prompt_tokens, completion_tokens, cost_usd, utc_now(),
             ),
         )  # fmt: skip
-        return int(cur.lastrowid or 0)
 
     def teacher_labels(self, module: str) -> list[dict[str, Any]]:
         rows = self.connect().execute("SELECT * FROM teacher_labels WHERE module = ? ORDER BY id", (module,))
@@ -220,7 +245,12 @@ class ReviewQueue:
                 "cost_usd": float(cost)}  # fmt: skip
 
 
-def _review_dict(row: sqlite3.Row) -> dict[str, Any]:
+def _iso(t: float) -> str:
+    """UTC to the millisecond (claims may be short); only ever compared with other `_iso` strings."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t * 1000) % 1000:03d}Z"
+
+
+def _review_dict(row: Any) -> dict[str, Any]:
     item = dict(row)
     for key in ("prediction", "answer"):
         item[key] = json.loads(item[key]) if item[key] is not None else None

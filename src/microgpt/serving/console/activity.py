@@ -32,11 +32,13 @@ def router(console: Console) -> APIRouter:
             return held[1]
         conn = store.connect()
         per: dict[str, dict[str, dict[str, float]]] = {}
+        decision = store.dialect.json_text("output", "decision")  # SQLite's json_extract, PostgreSQL's ->>
+        sums = ", ".join(
+            f"SUM(CASE WHEN {decision} = '{d}' THEN 1 ELSE 0 END)" for d in ("answer", "escalate", "queue")
+        )
         rows = conn.execute(
-            "SELECT module, substr(created_at, 1, 10) AS day, COUNT(*), "
-            "SUM(json_extract(output, '$.decision') = 'answer'), SUM(json_extract(output, '$.decision') = 'escalate'), "
-            "SUM(json_extract(output, '$.decision') = 'queue'), AVG(latency_ms) "
-            "FROM predictions WHERE created_at >= ? GROUP BY module, day",
+            f"SELECT module, substr(created_at, 1, 10) AS day, COUNT(*), {sums}, "
+            "AVG(latency_ms) FROM predictions WHERE created_at >= ? GROUP BY module, day",
             (since,),
         )
         for module, day, n, answered, escalated, queued, ms in rows:
