@@ -44,7 +44,7 @@ def sources(location: str | Path) -> tuple[str, list[str]]:
     import fsspec
 
     text = str(location)
-    fs, _, (root,) = fsspec.get_fs_token_paths(text.removeprefix("file://") if text.startswith("file://") else text)
+    fs, root = fsspec.core.url_to_fs(text.removeprefix("file://"))
     protocol = fs.protocol[0] if isinstance(fs.protocol, (tuple, list)) else fs.protocol
 
     def name(path: str) -> str:

@@ -58,3 +58,10 @@ class LogLevel(StrEnum):
     info = "info"
     debug = "debug"
     trace = "trace"
+
+
+class Engine(StrEnum):
+    """Where a batch job runs: this process, or Ray workers (a local or a real cluster)."""
+
+    local = "local"
+    ray = "ray"

@@ -15,6 +15,7 @@ from typing import Any
 import typer
 from rich.console import Console
 
+from microgpt.cli.choices import Engine
 from microgpt.errors import ConfigError, DataError
 
 TEXT_COLUMNS = ("text", "message", "utterance", "query", "input")  # as microgpt.data.readers finds them
@@ -25,8 +26,11 @@ def predict_cmd(
     text: str = typer.Argument(
         None, help="A text to label; '-' or nothing reads stdin; a .csv/.jsonl file with --out labels every row."
     ),
-    out: Path = typer.Option(
-        None, "--out", "-o", help="Write TEXT's file, every column kept plus the answers, to this .csv or .jsonl."
+    out: str = typer.Option(
+        None,
+        "--out",
+        "-o",
+        help="Write TEXT's rows, every column kept plus the answers, to this .csv, .jsonl or .parquet (path or URL).",
     ),
     text_col: str = typer.Option(None, "--text-col", help="With --out: the text column (default: text, message, ...)."),
     whole: bool = typer.Option(
@@ -47,24 +51,42 @@ def predict_cmd(
     top_p: float = typer.Option(1.0, "--top-p", help="reply: nucleus sampling mass (with --temperature)."),
     seed: int = typer.Option(None, "--seed", help="reply: seed for sampling."),
     guidance: float = typer.Option(None, "--guidance", help="reply (micro): guidance on the intent; 1 = off."),
+    engine: Engine = typer.Option(
+        Engine.local,
+        "--engine",
+        help="With --out: local (this process) or ray (Ray Data workers: pip install 'microgpt[ray]').",
+    ),
+    workers: int = typer.Option(None, "--workers", min=1, help="--engine ray: workers (default: one per CPU)."),
+    address: str = typer.Option(
+        None, "--address", help="--engine ray: the cluster ('auto' after `ray start --head`; default: a local one)."
+    ),
 ) -> None:
     """Label texts with a trained module; prints one JSON object per text (extract: fields and spans).
 
-    With --out, labels a .csv/.jsonl file: every input column is kept and the answer columns are added (classify:
-    label, confidence, decision, unknown; tag: labels; extract: one column per field; reply: draft). A reply module
-    streams its draft for one TEXT to stdout as it is written (stdin: one JSON line per message)."""
+    With --out, labels a .csv/.jsonl/.parquet file, a directory or a glob of them (a path or an fsspec URL): every
+    input column is kept and the answer columns are added (classify: label, confidence, decision, unknown; tag:
+    labels; extract: one column per field; reply: draft), in input order; `--engine ray` spreads the work over Ray
+    workers. A reply module streams its draft for one TEXT to stdout as it is written (stdin: one JSON line each)."""
     from microgpt.task import load
 
     is_file = text not in (None, "-") and _is_file(text)
+    if out is not None and text not in (None, "-") and _is_data(text):
+        _predict_file(module, str(text), out, text_col, batch_size, context, reference_date, field, intent,
+                      gen_options(max_new_tokens, max_tokens, temperature, top_p, seed, guidance), engine, workers,
+                      address)  # fmt: skip
+        return
+    if engine is not Engine.local:
+        raise ConfigError("--engine ray runs file jobs", hint=f"give a data file and --out: microgpt predict {module} "
+                          "data.csv --out labelled.csv --engine ray")  # fmt: skip
     if out is None and is_file and not whole:
         raise DataError(
             f"{text!r} is a file: without --out it would be labelled as the text {text!r}",
             hint=f"did you mean to predict the file? add --out: microgpt predict {module} {text} --out labelled"
             f"{Path(text).suffix if Path(text).suffix in ('.csv', '.jsonl') else '.csv'}",
         )
-    if out is not None and not is_file:
+    if out is not None:
         raise DataError(
-            f"--out needs TEXT to be a .csv or .jsonl file, got {text!r}",
+            f"--out needs TEXT to be a .csv/.jsonl/.parquet file, a directory or a glob of them, got {text!r}",
             hint=f"microgpt predict {module} data.csv --out labelled.csv (stdin answers on stdout, as JSON lines)",
         )
     model = load(module)
@@ -73,13 +95,8 @@ def predict_cmd(
         _check_context(model, context)
     if whole and not model.documents:
         raise ConfigError("--whole reads whole documents for extractors", hint=f"{module} is a {model.task} module")
-    gen: dict[str, Any] = {"max_new_tokens": max_new_tokens if max_new_tokens is not None else max_tokens}
-    gen |= {"temperature": temperature, "top_p": top_p, "seed": seed}
-    gen |= {"guidance": guidance} if guidance is not None else {}
+    gen = gen_options(max_new_tokens, max_tokens, temperature, top_p, seed, guidance)
     fields = _fields(field or [])
-    if out is not None:
-        _predict_file(model, Path(str(text)), out, text_col, batch_size, context, reference, fields, intent, gen)
-        return
     if "stream" in model.options:  # a replier: the draft is streamed as it is written
         _reply(model, module, text, fields, intent, gen)
         return
@@ -95,6 +112,29 @@ def predict_cmd(
         raise DataError("no text given and nothing piped on stdin", hint=f'microgpt predict {module} "your text"')
     for batch in _batches(_stdin_rows(text_col), batch_size):
         _print(answers(model, [r["text"] for r in batch], context, reference), batch)
+
+
+def gen_options(
+    max_new_tokens: int | None,
+    max_tokens: int | None,
+    temperature: float,
+    top_p: float,
+    seed: int | None,
+    guidance: float | None,
+) -> dict[str, Any]:
+    gen: dict[str, Any] = {"max_new_tokens": max_new_tokens if max_new_tokens is not None else max_tokens}
+    gen |= {"temperature": temperature, "top_p": top_p, "seed": seed}
+    return gen | ({"guidance": guidance} if guidance is not None else {})
+
+
+def _is_data(value: str) -> bool:
+    """A data file, a directory or glob of them, or a URL (s3://...): what `--out` labels row by row."""
+    if "://" in value or any(c in value for c in "*?["):
+        return len(value) < 4096 and "\n" not in value
+    try:
+        return _is_file(value) or (len(value) < 4096 and Path(value).is_dir())
+    except OSError:
+        return False
 
 
 def _is_file(value: str) -> bool:
@@ -215,52 +255,42 @@ def _print(found: list[dict[str, Any]], rows: list[dict[str, Any]]) -> None:
 
 
 def _predict_file(
-    model: Any,
-    src: Path,
-    out: Path,
+    module: Path,
+    src: str,
+    out: str,
     text_col: str | None,
     batch_size: int,
     context: str | None,
-    reference: datetime.date | None,
-    fields: dict[str, str],
+    reference_date: str | None,
+    field: list[str] | None,
     intent: str | None,
     gen: dict[str, Any],
+    engine: Engine,
+    workers: int | None,
+    address: str | None,
 ) -> None:
-    from microgpt.cli.files import kind, read_rows, write_rows
+    from microgpt.batch import AnswerOptions, predict_table
     from microgpt.cli.progress import progress_bar
+    from microgpt.task import load
 
-    kind(out)  # an unsupported suffix fails before any work
-    columns, rows = read_rows(src)
-    if not rows:
-        raise DataError(f"{src} has no data rows", hint="add rows below the header")
-    col = text_col or next((c for name in TEXT_COLUMNS for c in columns if c.lower() == name), None)
-    if col is None or col not in columns:
-        raise DataError(
-            f"{src} has no {'column ' + repr(text_col) if text_col else 'text column'} (columns: {', '.join(columns)})",
-            hint="name it with --text-col COLUMN",
-        )
-    for line, row in rows:
-        if not isinstance(row.get(col), str) or not row[col].strip():
-            raise DataError(f"empty text at {src.name}:{line} (column {col!r})", hint="fill in or remove the row")
+    if engine is Engine.local and (workers is not None or address is not None):
+        raise ConfigError("--workers and --address are for --engine ray", hint="add --engine ray, or drop them")
+    if context is not None:
+        _check_context(load(module), context)
+    options = AnswerOptions(context=context, reference_date=_reference(reference_date), intent=intent,
+                            fields=_fields(field or []), gen=gen)  # fmt: skip
     console = Console(stderr=True)
-    added: list[str] = []
-    written: list[dict[str, Any]] = []
     with progress_bar(console) as progress:
-        for start in range(0, len(rows), batch_size):
-            batch = [row for _, row in rows[start : start + batch_size]]
-            texts = [row[col].replace("\r\n", "\n") for row in batch]
-            if "stream" in model.options:  # a replier: the draft options apply
-                found = model.results(texts, intent=intent, fields=fields, **gen)
-            else:
-                found = _results(model, texts, context, reference)
-            flat = [r.columns() for r in found]
-            for row, cols in zip(batch, flat, strict=True):
-                renamed = {(f"predicted_{k}" if k in columns else k): v for k, v in cols.items()}
-                added += [k for k in renamed if k not in added]
-                written.append({**row, **renamed})
-            progress("predict", min(start + batch_size, len(rows)), len(rows))
-    n = write_rows(out, [*columns, *added], written)
-    console.print(f"{n} rows → [green]{out}[/] (added: {', '.join(added)})", highlight=False)
+        done = predict_table(module, src, out, text_col=text_col, batch_size=batch_size, options=options,
+                             engine=engine.value, workers=workers, address=address, progress=progress)  # fmt: skip
+    how = (
+        f" · {done.engine}, {done.workers} workers, {done.rows_per_second:,.0f} rows/s"
+        if done.engine != "local"
+        else ""
+    )
+    console.print(
+        f"{done.rows} rows → [green]{out}[/] (added: {', '.join(done.added)}){how}", highlight=False, soft_wrap=True
+    )
 
 
 def _fields(pairs: list[str]) -> dict[str, str]:
