@@ -62,6 +62,8 @@ def sources(location: str | Path) -> tuple[str, list[str]]:
         )
     kinds: dict[str, list[str]] = {}
     for path in found:
+        if len(found) > 1 and PurePosixPath(path).suffix.lower() == ".txt":
+            continue  # a README beside the data, not a table
         try:
             kinds.setdefault(kind(path, parquet=True), []).append(name(path))
         except DataError:

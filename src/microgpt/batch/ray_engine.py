@@ -28,6 +28,7 @@ from microgpt.errors import ConfigError, DataError, MicroGPTError, MissingExtraE
 from microgpt.progress import Progress, no_progress
 
 ANSWER = "__microgpt_answer__"  # the predictor's column: the answer's columns as JSON (exact floats, any task)
+ERROR = "__microgpt_error__"  # in place of an answer: our error on a worker, raised again on the driver
 
 
 def import_ray() -> Any:
@@ -104,12 +105,27 @@ class Predictor:
         import pyarrow as pa
 
         texts = batch.column(self.text_col).to_pylist()
-        for i, text in enumerate(texts):
-            if not isinstance(text, str) or not text.strip():
-                raise DataError(f"empty text in column {self.text_col!r}: {text!r} (row {i} of a batch)",
-                                hint="fill in or remove the row")  # fmt: skip
-        answers = self.options.columns(self.model, [t.replace("\r\n", "\n") for t in texts])
-        return batch.append_column(ANSWER, pa.array([json.dumps(a, ensure_ascii=False) for a in answers]))
+        try:
+            for i, text in enumerate(texts):
+                if not isinstance(text, str) or not text.strip():
+                    raise DataError(f"empty text in column {self.text_col!r}: {text!r} (row {i + 1} of a batch)",
+                                    hint="fill in or remove the row")  # fmt: skip
+            answers = self.options.columns(self.model, [t.replace("\r\n", "\n") for t in texts])
+            cells = [json.dumps(a, ensure_ascii=False) for a in answers]
+        except MicroGPTError as err:  # sent back as data: Ray's error wrapping would lose the hint
+            cells = [json.dumps({ERROR: [type(err).__name__, err.message, err.hint]})] * len(texts)
+        return batch.append_column(ANSWER, pa.array(cells, type=pa.string()))
+
+
+def _answer(cell: str) -> dict[str, Any]:
+    answer: dict[str, Any] = json.loads(cell)
+    if ERROR in answer:
+        name, message, hint = answer[ERROR]
+        import microgpt.errors as errors
+
+        cls = getattr(errors, name, errors.MicroGPTError)
+        raise cls(message, hint)
+    return answer
 
 
 def read_dataset(ray: Any, src: str | Path) -> Any:
@@ -161,14 +177,8 @@ def _answered(ray: Any, module: str | Path, src: str | Path, text_col: str | Non
 
 
 def _rows(answered: Any) -> Iterator[dict[str, Any]]:
-    try:
-        for batch in answered.iter_batches(batch_format="pyarrow", batch_size=None):
-            yield from batch.to_pylist()
-    except Exception as err:  # a worker's error arrives wrapped; ours carry their hint through
-        cause = getattr(err, "cause", None) or err.__cause__
-        if isinstance(cause, MicroGPTError):
-            raise cause from None
-        raise
+    for batch in answered.iter_batches(batch_format="pyarrow", batch_size=None):
+        yield from batch.to_pylist()
 
 
 def predict_ray(
@@ -194,7 +204,7 @@ def predict_ray(
             added: list[str] = []
             pending: list[dict[str, Any]] = []
             for row in _rows(answered):
-                answer = json.loads(row.pop(ANSWER))
+                answer = _answer(row.pop(ANSWER))
                 merged = merge(row, answer, columns)
                 if not added:
                     added = [k for k in merged if k not in columns]
@@ -232,7 +242,7 @@ def answers_ray(
         gold, answers = [], []
         for row in _rows(answered):
             gold.append(row[lcol])
-            answers.append(json.loads(row[ANSWER]))
+            answers.append(_answer(row[ANSWER]))
             if len(answers) % 4096 == 0:
                 progress("evaluate", len(answers), len(answers))
     return gold, answers, n

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from microgpt.cli.choices import Engine
 from microgpt.cli.progress import progress_bar
 from microgpt.cli.review import find_module
 from microgpt.data.readers import read_examples
@@ -34,7 +35,11 @@ def label_cmd(
     budget_usd: float = typer.Option(None, "--budget-usd", help="Stop calling once this much USD could be passed."),
     timeout_s: float = typer.Option(None, "--timeout", help="Seconds to wait for one answer (default 30)."),
     retries: int = typer.Option(None, "--retries", help="Retries after a timeout, 429 or 5xx (default 2)."),
-    workers: int = typer.Option(1, "--workers", help="Calls in flight at once."),
+    workers: int = typer.Option(1, "--workers", min=1, help="Calls in flight at once (--engine ray: across workers)."),
+    engine: Engine = typer.Option(
+        Engine.local, "--engine", help="local (threads here) or ray (Ray workers; one budget for all of them)."
+    ),
+    address: str = typer.Option(None, "--address", help="--engine ray: the cluster ('auto'; default: a local one)."),
 ) -> None:
     """Label DATA with a large model (the teacher); texts it cannot label go to the review queue, never lost."""
     from microgpt.lifecycle.label import label
@@ -80,7 +85,8 @@ def label_cmd(
     )
     with progress_bar(console) as progress:
         result = label(texts, choices, out=out, name=store_name, config=config, examples=shots, per_label=per_label,
-                       workers=workers, version=version, progress=progress)  # fmt: skip
+                       workers=workers, version=version, progress=progress, engine=engine.value,
+                       address=address)  # fmt: skip
     console.print(f"labelled [bold]{result.labelled}[/] of {len(texts)} texts → [green]{out}[/]")
     if result.queued:
         why = ", ".join(f"{reason} {n}" for reason, n in result.queued.most_common())

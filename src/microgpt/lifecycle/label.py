@@ -9,9 +9,10 @@ fails, or the budget is spent) goes to the review queue with the reason, exactly
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,32 @@ class LabelResult:
     rows: list[dict[str, Any]] = field(default_factory=list)
 
 
+@contextlib.contextmanager
+def _answers(
+    engine: str,
+    client: LLMClient,
+    config: FallbackConfig,
+    choices: list[str],
+    examples: Mapping[str, Sequence[str]] | None,
+    per_label: int,
+    workers: int,
+    address: str | None,
+) -> Iterator[tuple[Callable[[Sequence[str]], Iterator[tuple[int, Any]]], Callable[[], dict[str, Any]]]]:
+    """(answers(texts) in input order, usage()) from this process's teacher or from Ray workers."""
+    if engine == "ray":
+        from microgpt.batch.ray_label import ray_teacher
+
+        with ray_teacher(config, choices, examples, per_label, workers, address) as pair:
+            yield pair
+        return
+    if engine != "local":
+        raise ConfigError(f"unknown engine {engine!r}", hint="use local or ray")
+    if address is not None:
+        raise ConfigError("address is for engine='ray'", hint="add engine='ray' (--engine ray), or drop it")
+    teacher = LabelTeacher(client, choices, {k: list(v) for k, v in (examples or {}).items()}, per_label=per_label)
+    yield (lambda texts: teacher.iter_label(texts, workers=workers)), client.usage
+
+
 def label(
     texts: Sequence[str],
     labels: Sequence[str],
@@ -47,10 +74,15 @@ def label(
     store: Any = None,
     version: int | None = None,
     progress: Progress = no_progress,
+    engine: str = "local",
+    address: str | None = None,
 ) -> LabelResult:
     """Ask the teacher (an OpenAI-compatible model, `config` or the MICROGPT_LLM_* environment) for one of `labels`
     per text. Labelled rows go to `out` (JSONL, written as they arrive) and `result.rows`; the store (default: the
-    user's) logs every answer as a teacher label and queues the rest for review under module `name`."""
+    user's) logs every answer as a teacher label and queues the rest for review under module `name`.
+
+    `workers` calls are in flight at once; `engine="ray"` spreads them over Ray workers (a local cluster, or the
+    one at `address`) under the same cap and one spend budget, with the same rows and store writes."""
     choices = list(dict.fromkeys(labels))
     if len(choices) < 2:
         raise ConfigError(
@@ -68,10 +100,9 @@ def label(
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         sink = Path(out).open("w", encoding="utf-8")
     try:
-        with LLMClient(config) as client:
-            teacher = LabelTeacher(client, choices, {k: list(v) for k, v in (examples or {}).items()},
-                                   per_label=per_label)  # fmt: skip
-            for i, answer in teacher.iter_label(texts, workers=workers):
+        with LLMClient(config) as client, _answers(engine, client, config, choices, examples, per_label, workers,
+                                                   address) as (answers, usage):  # fmt: skip
+            for i, answer in answers(texts):
                 text, reason = texts[i], None
                 if isinstance(answer, FallbackError):
                     result.last_error, reason = answer, f"fallback_failed: {answer.reason}"
@@ -92,7 +123,7 @@ def label(
                     store.enqueue_review(name, text, version=version, reason=reason)
                     result.queued[reason] += 1
                 progress("label", i + 1, len(texts))
-            result.usage = client.usage()
+            result.usage = usage()
     finally:
         if sink is not None:
             sink.close()

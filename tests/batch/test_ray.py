@@ -1,0 +1,150 @@
+"""Batch jobs on a real local Ray cluster (2 CPUs) give what the local engine gives: the same rows, in input order,
+the same labels bit for bit; LLM labelling keeps one concurrency cap and one budget across workers."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import microgpt
+from microgpt.batch import evaluate_table, predict_table
+from microgpt.batch.files import read_table
+from microgpt.errors import MissingExtraError
+from microgpt.routing.llm import FallbackConfig
+from microgpt.store.db import Store
+from tests.conftest import HELPDESK
+from tests.routing.stub_llm import StubLLM
+
+pytestmark = pytest.mark.scale
+
+
+@pytest.fixture(scope="module")
+def ray_cluster() -> Iterator[object]:
+    ray = pytest.importorskip("ray", reason="needs Ray: pip install 'microgpt[ray]'")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def router(tmp_path_factory) -> Path:
+    """A nano classifier on the shipped helpdesk examples (trains in about a second, no torch)."""
+    out = tmp_path_factory.mktemp("router") / "router"
+    microgpt.Classifier(tier="nano").fit(microgpt.read_examples(HELPDESK)).save(out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def parquet_dir(tmp_path_factory) -> Path:
+    """The helpdesk texts (plus an id and a numeric column) as a directory of 4 Parquet files, with a stray README."""
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    rows = [{"id": i, "text": e.text, "label": e.label, "score": i / 7} for i, e in
+            enumerate(microgpt.read_examples(HELPDESK))]  # fmt: skip
+    root = tmp_path_factory.mktemp("tickets") / "tickets"
+    root.mkdir()
+    for part in range(4):
+        pq.write_table(pa.Table.from_pylist(rows[part * 100 : (part + 1) * 100]), root / f"part-{part}.parquet")
+    (root / "README.txt").write_text("not data")  # skipped: neither csv, jsonl nor parquet
+    return root
+
+
+def test_ray_and_local_write_the_same_rows_in_input_order(ray_cluster, router, parquet_dir, tmp_path):
+    local = predict_table(router, parquet_dir, tmp_path / "local.parquet")
+    remote = predict_table(router, parquet_dir, tmp_path / "ray.parquet", engine="ray", workers=2)
+    assert remote.engine == "ray" and remote.workers == 2 and remote.rows == local.rows == 400
+    _, a = read_table(tmp_path / "local.parquet")
+    _, b = read_table(tmp_path / "ray.parquet")
+    assert [r for _, r in a] == [r for _, r in b]  # every column, every value, in order
+    assert [r["id"] for _, r in b] == list(range(400))
+    assert local.added == remote.added == ["predicted_label", "confidence", "decision", "unknown"]
+    # CSV out: the two files are byte for byte the same
+    predict_table(router, parquet_dir, tmp_path / "local.csv")
+    predict_table(router, parquet_dir, tmp_path / "ray.csv", engine="ray", workers=2)
+    assert (tmp_path / "local.csv").read_bytes() == (tmp_path / "ray.csv").read_bytes()
+
+
+def test_ray_reads_csv_globs_as_text_like_the_local_engine(ray_cluster, router, tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "a.csv").write_text('ticket,text\n007,"where is my parcel, it is late"\n008,I was charged twice\n')
+    (src / "b.csv").write_text("ticket,text\n009,reset my password please\n")
+    predict_table(router, str(src / "*.csv"), tmp_path / "local.jsonl")
+    predict_table(router, str(src / "*.csv"), tmp_path / "ray.jsonl", engine="ray", workers=2)
+    rows = [json.loads(line) for line in (tmp_path / "ray.jsonl").read_text().splitlines()]
+    assert [r["ticket"] for r in rows] == ["007", "008", "009"]  # kept as text, leading zeros and all
+    assert (tmp_path / "local.jsonl").read_bytes() == (tmp_path / "ray.jsonl").read_bytes()
+
+
+def test_evaluate_on_ray_scores_as_the_local_engine(ray_cluster, router, parquet_dir):
+    local = evaluate_table(router, parquet_dir)
+    remote = evaluate_table(router, parquet_dir, engine="ray", workers=2)
+    for key in ("n", "accuracy", "macro_f1", "ece", "selective_accuracy_at_90_coverage"):
+        assert local.metrics[key] == remote.metrics[key], key
+
+
+def test_an_empty_text_on_a_worker_is_our_error_with_its_hint(ray_cluster, router, tmp_path):
+    (tmp_path / "bad.jsonl").write_text('{"text": "fine"}\n{"text": "  "}\n')
+    with pytest.raises(microgpt.DataError, match="empty text") as err:
+        predict_table(router, tmp_path / "bad.jsonl", tmp_path / "out.csv", engine="ray", workers=2)
+    assert "fill in or remove" in err.value.hint
+    assert not (tmp_path / "out.csv").exists()  # no half-written output
+
+
+def test_labelling_on_ray_gives_the_local_rows_under_one_budget(ray_cluster, tmp_path):
+    stub = StubLLM()
+    try:
+        texts = [f"{w} number {i}" for i in range(12) for w in ("charged", "parcel", "refund", "weather", "[500]")]
+        labels = ["billing", "shipping", "refund"]
+        config = FallbackConfig.from_env(base_url=stub.base_url, model="stub", retries=0, timeout_s=5)
+        here = microgpt.label(texts, labels, out=tmp_path / "local.jsonl", name="r", config=config, workers=4,
+                              store=Store(tmp_path / "local.db"))  # fmt: skip
+        there = microgpt.label(texts, labels, out=tmp_path / "ray.jsonl", name="r", config=config, workers=4,
+                               store=Store(tmp_path / "ray.db"), engine="ray")  # fmt: skip
+        assert (tmp_path / "local.jsonl").read_bytes() == (tmp_path / "ray.jsonl").read_bytes()
+        assert here.labelled == there.labelled == 36 and here.queued == there.queued
+        for db in ("local.db", "ray.db"):
+            assert [(r["text"], r["label"]) for r in Store(tmp_path / db).teacher_labels("r")] == [
+                (r["text"], r["label"]) for r in Store(tmp_path / "local.db").teacher_labels("r")
+            ]
+        assert here.usage["calls"] == there.usage["calls"] == 48
+        # one budget for every worker: a call reserves its most possible cost (max_tokens of output) on the shared
+        # ledger first, so 4 workers' calls in flight together cannot pass it (a call costs 2 tokens at $100/1M)
+        priced = config.model_copy(update={"price_in_per_1m": 0.0, "price_out_per_1m": 100.0, "budget_usd": 0.005})
+        capped = microgpt.label(texts, labels, name="c", config=priced, workers=4, store=Store(tmp_path / "c.db"),
+                                engine="ray")  # fmt: skip
+        calls = capped.usage["calls"]
+        assert 0 < calls < len(texts) and capped.usage["spent_usd"] <= 0.005
+        assert capped.labelled + sum(capped.queued.values()) == len(texts)  # the rest queued, nothing lost
+        assert capped.queued["fallback_failed: budget"] > 0
+    finally:
+        stub.stop()
+
+
+def test_without_ray_the_error_names_the_extra(router, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if not installed
+    with pytest.raises(MissingExtraError) as err:
+        predict_table(router, HELPDESK, tmp_path / "out.csv", engine="ray")
+    assert err.value.hint.startswith("pip install 'microgpt[ray]'")
+
+
+def test_cli_predict_on_ray(router, parquet_dir, tmp_path):
+    """The command a user types: its own local Ray cluster, started and stopped by the command."""
+    out = tmp_path / "labelled.csv"
+    proc = subprocess.run(
+        [sys.executable, "-m", "microgpt", "predict", str(router), str(parquet_dir), "--out", str(out),
+         "--engine", "ray", "--workers", "2"],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "400 rows" in proc.stderr and "ray, 2 workers" in proc.stderr
+    assert out.read_text().splitlines()[0] == "id,text,label,score,predicted_label,confidence,decision,unknown"
+    bad = subprocess.run([sys.executable, "-m", "microgpt", "predict", str(router), "hello", "--engine", "ray"],
+                         capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    assert bad.returncode == 1 and "--engine ray runs file jobs" in bad.stderr
