@@ -1,6 +1,7 @@
 """The review queue over HTTP: texts a model did not answer alone, waiting for a person.
 
 GET  /v1/review?module=&status=pending|resolved|skipped|all&limit=
+POST /v1/review/claim?module=&by=&lease_s=   the next pending item, held for `by` (204: none free)
 POST /v1/review/{id}/resolve   {"label": "..."} or {"labels": [...]}
 POST /v1/review/{id}/skip
 """
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Response
 
 from microgpt.errors import DataError
 from microgpt.serving.models import HTTPError
@@ -41,6 +42,21 @@ def list_review(
     if not 1 <= limit <= 1000:
         raise HTTPError(422, f"limit {limit} is out of range", "ask for 1 to 1000 items")
     return [ReviewItem(**item) for item in s.store.review_items(module, None if status == "all" else status, limit)]
+
+
+@router.post("/v1/review/claim", response_model=ReviewItem, responses={204: {"description": "No pending item is free"}})
+def claim_review(s: ServicesDep, module: str | None = None, by: str = "api", lease_s: float = 300.0) -> Any:
+    """Take the next pending item (the model's least sure first) for `lease_s` seconds: two reviewers — on this
+    server or on any replica sharing its store — never get the same one. Resolve or skip it to finish."""
+    if not 0 < lease_s <= 86_400:
+        raise HTTPError(422, f"lease_s {lease_s} is out of range", "claim for 1 to 86400 seconds, e.g. lease_s=300")
+    if not by.strip() or len(by) > 200:
+        raise HTTPError(422, "by must name the reviewer (1 to 200 characters)", "e.g. by=ann")
+    item = s.store.claim_review(module, by=by, lease_s=lease_s)
+    if item is None:
+        return Response(status_code=204)
+    s.metrics.requests.labels(s.module_label(item["module"]), "review", "200").inc()
+    return ReviewItem(**item)
 
 
 @router.post("/v1/review/{item_id}/resolve")

@@ -181,6 +181,8 @@ class ReviewItem(BaseModel):
     resolved_by: str | None = None
     created_at: str
     resolved_at: str | None = None
+    claimed_by: str | None = Field(None, description="The reviewer holding the item now (POST /v1/review/claim).")
+    claimed_until: str | None = Field(None, description="When that claim lapses (ISO 8601 UTC).")
 
 
 class ReviewResolveRequest(BaseModel):
