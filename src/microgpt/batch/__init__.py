@@ -10,6 +10,7 @@ Both write the input columns plus the same answer columns, in input order, and g
 
 from __future__ import annotations
 
-from microgpt.batch.predict import ENGINES, AnswerOptions, BatchSummary, evaluate_table, predict_table
+from microgpt.batch.answers import ENGINES, AnswerOptions, BatchSummary
+from microgpt.batch.predict import evaluate_table, predict_table
 
 __all__ = ["ENGINES", "AnswerOptions", "BatchSummary", "evaluate_table", "predict_table"]

@@ -22,8 +22,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from microgpt.batch.answers import AnswerOptions, BatchSummary, label_column, merge, text_column
 from microgpt.batch.files import TableWriter, _open, sources
-from microgpt.batch.predict import AnswerOptions, BatchSummary, label_column, merge, text_column
 from microgpt.errors import ConfigError, DataError, MicroGPTError, MissingExtraError
 from microgpt.progress import Progress, no_progress
 

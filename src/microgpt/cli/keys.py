@@ -6,7 +6,7 @@ import typer
 from rich.console import Console
 
 from microgpt.store.db import SCOPES, Store, check_scopes, store_location
-from microgpt.store.registry import Registry
+from microgpt.store.remote import open_registry
 
 app = typer.Typer(
     help="API keys for `microgpt serve`. Creating a key turns authentication on; it stays on (revoking every key "
@@ -16,7 +16,7 @@ console = Console()
 
 
 def _store() -> Store:
-    return Store(store_location(Registry().home))
+    return Store(store_location(open_registry().home))
 
 
 @app.command("create")

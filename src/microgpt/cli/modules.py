@@ -23,9 +23,9 @@ def list_cmd(
     format: Format = typer.Option(Format.table, "--format", "-f", help="table (human) or json (machine)."),
 ) -> None:
     """List modules, or one module's versions."""
-    from microgpt.store.registry import Registry
+    from microgpt.store.remote import open_registry
 
-    registry = Registry()
+    registry = open_registry()
     names = [name] if name else registry.names()
     rows = [v for n in names for v in registry.versions(n)]
     if format == "json":
@@ -61,9 +61,9 @@ def add_cmd(
     promote: bool = typer.Option(None, "--promote/--no-promote", help="Make it current (default: only if first)."),
 ) -> None:
     """Copy a trained module into the registry as the next version."""
-    from microgpt.store.registry import Registry
+    from microgpt.store.remote import open_registry
 
-    registry = Registry()
+    registry = open_registry()
     version = registry.add(module, name, promote=promote)
     state = (
         "current"
@@ -79,18 +79,18 @@ def promote_cmd(
     version: int = typer.Argument(..., help="Version number (see `microgpt modules list NAME`)."),
 ) -> None:
     """Make VERSION the current version of NAME (after checking it loads)."""
-    from microgpt.store.registry import Registry
+    from microgpt.store.remote import open_registry
 
-    Registry().promote(name, version)
+    open_registry().promote(name, version)
     console.print(f"{name}: v{version} is current")
 
 
 @app.command("rollback")
 def rollback_cmd(name: str = typer.Argument(..., help="Registry name, e.g. ticket-router.")) -> None:
     """Go back to the version that was current before."""
-    from microgpt.store.registry import Registry
+    from microgpt.store.remote import open_registry
 
-    version = Registry().rollback(name)
+    version = open_registry().rollback(name)
     console.print(f"{name}: rolled back to v{version}")
 
 
@@ -100,9 +100,9 @@ def rm_cmd(
     version: int = typer.Argument(..., help="Version number (see `microgpt modules list NAME`)."),
 ) -> None:
     """Remove a version that is not current."""
-    from microgpt.store.registry import Registry
+    from microgpt.store.remote import open_registry
 
-    Registry().remove(name, version)
+    open_registry().remove(name, version)
     console.print(f"removed {name} v{version}")
 
 
@@ -112,7 +112,7 @@ def feedback_cmd(name: str = typer.Argument(..., help="Registry name, e.g. ticke
     import sys
 
     from microgpt.store.db import Store, store_location
-    from microgpt.store.registry import Registry
+    from microgpt.store.remote import open_registry
 
-    n = Store(store_location(Registry().home)).export_jsonl(name, sys.stdout)
+    n = Store(store_location(open_registry().home)).export_jsonl(name, sys.stdout)
     Console(stderr=True).print(f"{n} feedback example(s) for {name}")

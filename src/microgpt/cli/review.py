@@ -38,9 +38,9 @@ class ModuleRef:
 
 def find_module(ref: str, registry: Registry | None = None) -> ModuleRef | None:
     """A module directory, else the current version of a registry name; None when `ref` is neither."""
-    from microgpt.store.registry import Registry
+    from microgpt.store.remote import open_registry
 
-    registry = registry or Registry()
+    registry = registry or open_registry()
     path = Path(ref)
     if not (path / "microgpt.json").is_file():
         return registry_module(ref, registry)
@@ -54,9 +54,9 @@ def find_module(ref: str, registry: Registry | None = None) -> ModuleRef | None:
 
 def registry_module(name: str, registry: Registry | None = None) -> ModuleRef | None:
     """The current version of a registry module; None when there is no such module or none is promoted."""
-    from microgpt.store.registry import Registry
+    from microgpt.store.remote import open_registry
 
-    registry = registry or Registry()
+    registry = registry or open_registry()
     try:
         version = registry.current(name)
         if version is None:

@@ -29,12 +29,12 @@ def serve_cmd(
 
     from microgpt.errors import ConfigError
     from microgpt.serving.app import is_loopback
-    from microgpt.store.registry import Registry
+    from microgpt.store.remote import open_registry
 
     if not is_loopback(host) and not insecure:
         from microgpt.store.db import Store, store_location
 
-        if not Store(store_location(Registry().home)).auth_required():
+        if not Store(store_location(open_registry().home)).auth_required():
             raise ConfigError(
                 f"refusing to serve on {host} without API keys: anyone who can reach it could read the review "
                 "queue and send predictions",

@@ -27,6 +27,7 @@ from microgpt.errors import DataError
 from microgpt.labels.base import LabelTask
 from microgpt.progress import Progress, no_progress
 from microgpt.store.registry import Registry, RegistryError
+from microgpt.store.remote import open_registry
 from microgpt.task import check_text
 
 EVAL_FILE = "eval-set.jsonl"
@@ -71,7 +72,7 @@ def retrain(
     from microgpt.task import load
 
     start = time.perf_counter()
-    registry = registry or Registry()
+    registry = registry or open_registry()
     old_version = registry.current(name)
     if old_version is None:
         raise RegistryError(f"module {name!r} has no live version", hint=f"microgpt modules promote {name} N")

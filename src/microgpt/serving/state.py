@@ -20,6 +20,7 @@ from microgpt.serving.models import HTTPError, Models
 from microgpt.serving.schemas import ServeSettings
 from microgpt.store.db import PredictionLog, Store, store_location
 from microgpt.store.registry import Registry
+from microgpt.store.remote import open_registry
 
 PRINCIPAL = "microgpt.principal"  # request-scope key: who the key belongs to (None: missing or invalid), if looked up
 _UNSEEN = object()
@@ -79,7 +80,7 @@ class Services:
 
     @classmethod
     def build(cls, settings: ServeSettings, fallback: Any = None) -> Services:
-        registry = Registry(settings.home)
+        registry = open_registry(settings.home)
         store = Store(store_location(registry.home), keep_texts=settings.keep_texts)
         return cls(settings, registry, store, Models(registry), PredictionLog(store), fallback)
 

@@ -55,9 +55,11 @@ class VersionInfo:
 class Registry:
     """Versioned modules under `home/modules`. Every method is safe to call from several processes at once."""
 
-    def __init__(self, home: str | Path | None = None) -> None:
+    def __init__(self, home: str | Path | None = None, root: str | Path | None = None) -> None:
         self.home = Path(home) if home is not None else default_home()
-        self.root = self.home / "modules"
+        # `root`: the modules on a shared path (NFS, a mounted volume) that several servers read; store/remote.py
+        # has the registry on an fsspec URL
+        self.root = Path(root) if root is not None else self.home / "modules"
         self._pointers: dict[str, tuple[tuple[int, int, int], int]] = {}  # name -> (CURRENT's stat, its version)
 
     # ---- reading -------------------------------------------------------------------------------------------
