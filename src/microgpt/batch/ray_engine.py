@@ -128,14 +128,14 @@ def _answer(cell: str) -> dict[str, Any]:
     return answer
 
 
-def read_dataset(ray: Any, src: str | Path) -> Any:
+def read_dataset(ray: Any, src: str | Path, blocks: int = 8) -> Any:
     """A Ray Dataset over the files `sources` finds (in their order), every CSV column read as text — as the
-    local engine reads it."""
+    local engine reads it — in at least `blocks` blocks (Ray would read small files as one block: one worker)."""
     fmt, files = sources(src)
     if fmt == "parquet":
-        return ray.data.read_parquet(files)
+        return ray.data.read_parquet(files).repartition(blocks)  # no shuffle: the order stays
     if fmt == "jsonl":
-        return ray.data.read_json(files, lines=True)
+        return ray.data.read_json(files, lines=True).repartition(blocks)
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
@@ -147,7 +147,7 @@ def read_dataset(ray: Any, src: str | Path) -> Any:
         files,
         parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
         convert_options=pacsv.ConvertOptions(column_types={c: pa.string() for c in header}, strings_can_be_null=False),
-    )
+    ).repartition(blocks)
 
 
 def _answered(ray: Any, module: str | Path, src: str | Path, text_col: str | None, batch_size: int,
@@ -155,11 +155,11 @@ def _answered(ray: Any, module: str | Path, src: str | Path, text_col: str | Non
     ctx = ray.data.DataContext.get_current()
     ctx.execution_options.preserve_order = True  # rows come back in input order
     ctx.enable_progress_bars = False
-    ds = read_dataset(ray, src)
-    columns = list(ds.schema().names)
-    col = text_column(columns, text_col, str(src))
     total = float(ray.cluster_resources().get("CPU", 1))
     n = workers or max(1, int(total))
+    ds = read_dataset(ray, src, blocks=4 * n)  # a few blocks a worker: each stays busy, order is kept
+    columns = list(ds.schema().names)
+    col = text_column(columns, text_col, str(src))
     # Ray Data's file listing and reading tasks need a CPU too: workers that held every CPU would leave them waiting
     # forever. So N workers on N CPUs each ask for a share that leaves one free (a logical count: each still runs
     # one thread, and reading is light next to predicting).
@@ -176,9 +176,9 @@ def _answered(ray: Any, module: str | Path, src: str | Path, text_col: str | Non
     return answered, columns, col, n
 
 
-def _rows(answered: Any) -> Iterator[dict[str, Any]]:
+def _batches(answered: Any) -> Iterator[list[dict[str, Any]]]:
     for batch in answered.iter_batches(batch_format="pyarrow", batch_size=None):
-        yield from batch.to_pylist()
+        yield batch.to_pylist()
 
 
 def predict_ray(
@@ -203,13 +203,13 @@ def predict_ray(
             writer.add_columns(columns)
             added: list[str] = []
             pending: list[dict[str, Any]] = []
-            for row in _rows(answered):
-                answer = _answer(row.pop(ANSWER))
-                merged = merge(row, answer, columns)
-                if not added:
-                    added = [k for k in merged if k not in columns]
-                    writer.add_columns(added)
-                pending.append(merged)
+            for batch in _batches(answered):
+                for row in batch:
+                    merged = merge(row, _answer(row.pop(ANSWER)), columns)
+                    if not added:
+                        added = [k for k in merged if k not in columns]
+                        writer.add_columns(added)
+                    pending.append(merged)
                 if len(pending) >= 4096:
                     writer.write(pending)
                     progress("predict", writer.n, writer.n)
@@ -240,7 +240,7 @@ def answers_ray(
         answered, columns, _, n = _answered(ray, module, src, text_col, batch_size, options, workers)
         lcol = label_column(columns, label_col, str(src))
         gold, answers = [], []
-        for row in _rows(answered):
+        for row in (r for batch in _batches(answered) for r in batch):
             gold.append(row[lcol])
             answers.append(_answer(row[ANSWER]))
             if len(answers) % 4096 == 0:
