@@ -158,6 +158,8 @@ class TableWriter:
         if self.fmt == "parquet":
             import pyarrow as pa
 
+            if not rows:  # nothing to add (close() writes an empty file when no rows came at all)
+                return
             table = pa.Table.from_pylist([{c: row.get(c) for c in self.columns} for row in rows])
             if self._parquet is None:
                 self._parquet = _pyarrow_parquet().ParquetWriter(self._tmp, table.schema)
