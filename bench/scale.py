@@ -282,7 +282,8 @@ def report(rows: dict[str, dict[str, float]], rep: dict[str, float], sizes: dict
         f"`{cmd}`, {started:%Y-%m-%d %H:%M} UTC, {cores} cores ({cpu_model()}), shared with other engineers' jobs "
         f"(expect noise of ±10–20%); {versions}, PostgreSQL {', '.join(pg) or '?'} (fsync on).",
         "",
-        f"Batch: {sizes} texts (8 Parquet files → Parquet) on a local Ray cluster (`ray.init(num_cpus=2)`). "
+        f"Batch: {' and '.join(f'{v:,} {k}' for k, v in sizes.items())} texts (8 Parquet files → Parquet) on a local "
+        "Ray cluster (`ray.init(num_cpus=2)`). "
         "*Whole job*: from the call to the file in place (workers' start and module load included); *steady*: the job "
         "less a 64-text job on as many workers (the fixed cost every job pays). Per-core rate: one thread in-process "
         "doing what a worker does.",
@@ -317,7 +318,7 @@ def report(rows: dict[str, dict[str, float]], rep: dict[str, float], sizes: dict
     for tier, r in rows.items():
         eff = min(1.0, r["two_steady"] / (2 * r["core"]))
         need = DAY / 86400
-        lines.append(f"| {tier} | {need:,.0f} | {need / (r['core'] * eff):,.1f} | {machines(r['core'], 2, eff, 24)} / "
+        lines.append(f"| {tier} | {need:,.0f} | {need / (r['core'] * eff):,.2f} | {machines(r['core'], 2, eff, 24)} / "
                      f"{machines(r['core'], 2, eff, 8)} | {machines(r['core'], 16, eff, 24)} / "
                      f"{machines(r['core'], 16, eff, 8)} |")  # fmt: skip
     return "\n".join(lines)
