@@ -188,8 +188,9 @@ class TableWriter:
         elif self.fmt == "parquet":
             _write_parquet(self._tmp, self.columns, [])
         else:
-            self.write([])
-            self._file.close()
+            self.write([])  # no rows at all: the CSV header alone (an empty JSONL file)
+            handle: Any = self._file
+            handle.close()
         if self._tmpdir is None:
             self._tmp.replace(self.location)
         else:
