@@ -18,12 +18,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from microgpt.errors import MicroGPTError
 from microgpt.serving import review, routes
 from microgpt.serving.console import install_console
-from microgpt.serving.fast import FastPredict, host_name
+from microgpt.serving.fast import FastPredict, host_name, replay_body
 from microgpt.serving.models import bug_payload, error_payload
 from microgpt.serving.schemas import ServeSettings
 from microgpt.serving.state import Services
@@ -91,16 +91,7 @@ class RequestGuard:
             scope = dict(scope)
             scope["headers"] = [(k, v) for k, v in scope["headers"] if k != b"content-type"]
             scope["headers"].append((b"content-type", b"application/json"))
-        replayed = False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()  # then wait for the disconnect, as a streamed answer does
-
-        await self.app(scope, replay, send)
+        await self.app(scope, replay_body(body, receive), send)
 
 
 def _parses_as_json(body: bytes) -> bool:

@@ -76,7 +76,7 @@ class FastPredict:
         body = b"".join(chunks)
         request = self._plain(body, headers)
         if request is None:
-            await self.app(scope, _replay(body, receive), send)
+            await self.app(scope, replay_body(body, receive), send)
             return
         name = match.group(1)
         s = self.services
@@ -130,7 +130,8 @@ def _dumps(payload: dict[str, Any]) -> bytes:
     return json.dumps(payload, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")).encode()
 
 
-def _replay(body: bytes, receive: Receive) -> Receive:
+def replay_body(body: bytes, receive: Receive) -> Receive:
+    """`receive` that hands the app the body already read, then waits on the client (for its disconnect)."""
     replayed = False
 
     async def replay() -> Message:
