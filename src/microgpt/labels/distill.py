@@ -12,6 +12,7 @@ load or predict. What is recorded about the teacher (`teacher_record`) goes into
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,8 @@ from microgpt.errors import ConfigError, DataError
 from microgpt.module import manifest_digest
 from microgpt.progress import Progress, no_progress
 from microgpt.task import load
+
+log = logging.getLogger(__name__)
 
 TEACHER_FIX = "train the teacher on the same labelled data first, e.g. microgpt train DATA --tier micro --backbone mpnet --out teacher/"  # noqa: E501
 
@@ -117,6 +120,47 @@ def teacher_record(teacher: Any, source: Any, data: Dataset, dev_fraction: float
             microgpt=(manifest.get("versions") or {}).get("microgpt"),
         )
     return record
+
+
+def check_teacher_proba(teacher: np.ndarray, targets: np.ndarray, n_out: int, multilabel: bool, backbone: str) -> None:
+    """The student's side: one teacher probability row per training text, a column per label, an encoder to tune."""
+    from microgpt.backbones.sentence import is_sentence_encoder
+
+    if multilabel:
+        raise ConfigError("distillation needs single-label data", hint="train a Classifier, or drop the teacher")
+    if is_sentence_encoder(backbone):
+        raise ConfigError(
+            f"a frozen sentence encoder ({backbone!r}) cannot be distilled into",
+            hint="distil into a fine-tuned encoder: leave micro's backbone at default",
+        )
+    if teacher.shape != (len(targets), n_out):
+        raise ConfigError(
+            f"teacher probabilities have shape {teacher.shape}, expected {(len(targets), n_out)}",
+            hint="pass the teacher's predict_proba over the same texts, columns in the targets' label order",
+        )
+
+
+def student_summary(
+    teacher_dev: np.ndarray, dev_logits: np.ndarray, dev_y: np.ndarray, info: dict[str, Any] | None,
+    seen: int | None, cfg: Any,
+) -> dict[str, Any]:  # fmt: skip
+    """Teacher and student side by side on the student's dev split (texts neither trained on)."""
+    t_pred, s_pred = teacher_dev.argmax(1), dev_logits.argmax(1)
+    has_dev = len(dev_y) > 0
+    if seen:
+        log.warning("the teacher was fitted on %d of the student's %d dev texts: its dev accuracy is optimistic "
+                    "(train a micro teacher on the same data and seed, so both hold out the same dev split)",
+                    seen, len(dev_y))  # fmt: skip
+    return {
+        "teacher": info or {},
+        "weight": cfg.distill_weight,
+        "temperature": cfg.distill_temperature,
+        "dev_size": len(dev_y),
+        "teacher_dev_accuracy": round(float((t_pred == dev_y).mean()), 4) if has_dev else None,
+        "student_dev_accuracy": round(float((s_pred == dev_y).mean()), 4) if has_dev else None,
+        "agreement_dev": round(float((t_pred == s_pred).mean()), 4) if has_dev else None,
+        "teacher_fitted_on_dev": seen,  # > 0: the teacher's dev accuracy is flattered by texts it was fitted on
+    }
 
 
 def _few(names: list[str], n: int = 5) -> str:

@@ -40,7 +40,7 @@ from microgpt.calibration import (
     unknown_threshold,
 )
 from microgpt.config import MicroConfig, NanoConfig
-from microgpt.errors import ConfigError
+from microgpt.labels.distill import check_teacher_proba, student_summary
 from microgpt.labels.frozen import FrozenHead, train_head
 from microgpt.labels.nano import NanoEngine
 from microgpt.progress import Progress, no_progress
@@ -107,7 +107,7 @@ class MicroEngine:
         dev_texts = [texts[i] for i in dev_idx]
         dev_y = targets[dev_idx]
         if teacher is not None:
-            self._check_teacher(teacher, targets, n_out)
+            check_teacher_proba(teacher, targets, n_out, multilabel, cfg.backbone)
         if is_sentence_encoder(cfg.backbone):
             return self._fit_frozen(tr_texts, targets[train_idx], dev_texts, dev_y, progress)
         loss = None
@@ -173,51 +173,11 @@ class MicroEngine:
             dev_logits = self._logits(dev_ids)
             if teacher is not None:
                 seen = int(teacher_seen[dev_idx].sum()) if teacher_seen is not None else None
-                self._record_teacher(teacher[dev_idx], dev_logits, dev_y, teacher_info, seen)
+                self.distill_ = student_summary(teacher[dev_idx], dev_logits, dev_y, teacher_info, seen, cfg)
             self._calibrate(tr_texts, targets[train_idx], dev_texts, dev_logits, dev_y, progress)
         elif teacher is not None:
-            self._record_teacher(teacher[:0], np.zeros((0, n_out)), dev_y, teacher_info, None)
+            self.distill_ = student_summary(teacher[:0], np.zeros((0, n_out)), dev_y, teacher_info, None, cfg)
         return self
-
-    def _check_teacher(self, teacher: np.ndarray, targets: np.ndarray, n_out: int) -> None:
-        if self.multilabel:
-            raise ConfigError("distillation needs single-label data", hint="train a Classifier, or drop the teacher")
-        if is_sentence_encoder(self.config.backbone):
-            raise ConfigError(
-                f"a frozen sentence encoder ({self.config.backbone!r}) cannot be distilled into",
-                hint="distil into a fine-tuned encoder: leave micro's backbone at default",
-            )
-        if teacher.shape != (len(targets), n_out):
-            raise ConfigError(
-                f"teacher probabilities have shape {teacher.shape}, expected {(len(targets), n_out)}",
-                hint="pass the teacher's predict_proba over the same texts, columns in the targets' label order",
-            )
-
-    def _record_teacher(
-        self,
-        teacher_dev: np.ndarray,
-        dev_logits: np.ndarray,
-        dev_y: np.ndarray,
-        info: dict[str, Any] | None,
-        seen: int | None,
-    ) -> None:
-        """Teacher and student side by side on the student's dev split (texts neither trained on)."""
-        t_pred, s_pred = teacher_dev.argmax(1), dev_logits.argmax(1)
-        has_dev = len(dev_y) > 0
-        self.distill_ = {
-            "teacher": info or {},
-            "weight": self.config.distill_weight,
-            "temperature": self.config.distill_temperature,
-            "dev_size": len(dev_y),
-            "teacher_dev_accuracy": round(float((t_pred == dev_y).mean()), 4) if has_dev else None,
-            "student_dev_accuracy": round(float((s_pred == dev_y).mean()), 4) if has_dev else None,
-            "agreement_dev": round(float((t_pred == s_pred).mean()), 4) if has_dev else None,
-            "teacher_fitted_on_dev": seen,  # > 0: the teacher's dev accuracy is flattered by texts it was fitted on
-        }
-        if seen:
-            log.warning("the teacher was fitted on %d of the student's %d dev texts: its dev accuracy is optimistic "
-                        "(train a micro teacher on the same data and seed, so both hold out the same dev split)",
-                        seen, len(dev_y))  # fmt: skip
 
     def _fit_frozen(
         self, tr_texts: list[str], tr_y: np.ndarray, dev_texts: list[str], dev_y: np.ndarray, progress: Progress
