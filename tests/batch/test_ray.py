@@ -148,3 +148,18 @@ def test_cli_predict_on_ray(router, parquet_dir, tmp_path):
     bad = subprocess.run([sys.executable, "-m", "microgpt", "predict", str(router), "hello", "--engine", "ray"],
                          capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
     assert bad.returncode == 1 and "--engine ray runs file jobs" in bad.stderr
+
+
+def test_cli_one_worker_on_its_own_cluster_finishes(router, tmp_path):
+    """`--workers 1` with no cluster: the command's own cluster must leave Ray Data's reading a CPU (it once gave
+    the one CPU to the worker, and the read and the worker waited on each other for ever)."""
+    out = tmp_path / "one.jsonl"
+    proc = subprocess.run(
+        [sys.executable, "-m", "microgpt", "predict", str(router), str(HELPDESK), "--out", str(out),
+         "--engine", "ray", "--workers", "1"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "ray, 1 worker," in proc.stderr
+    want = microgpt.load(router).predict(microgpt.read_examples(HELPDESK).texts)
+    assert [json.loads(line)["predicted_label"] for line in out.read_text().splitlines()] == want

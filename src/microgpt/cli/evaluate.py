@@ -81,7 +81,8 @@ def _evaluate_ray(
     if format is Format.json:
         typer.echo(json.dumps({**metrics, "engine": "ray", "workers": done.workers}))
         return
-    title = f"{module} on {data} ({done.rows} examples, ray: {done.workers} workers, {done.rows_per_second:,.0f}/s)"
+    workers = f"{done.workers} worker{'s' if done.workers != 1 else ''}"
+    title = f"{module} on {data} ({done.rows} examples, ray: {workers}, {done.rows_per_second:,.0f}/s)"
     print_metrics(Console(), load(module), metrics, title)
 
 

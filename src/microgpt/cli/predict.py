@@ -284,7 +284,7 @@ def _predict_file(
         done = predict_table(module, src, out, text_col=text_col, batch_size=batch_size, options=options,
                              engine=engine.value, workers=workers, address=address, progress=progress)  # fmt: skip
     how = (
-        f" · {done.engine}, {done.workers} workers, {done.rows_per_second:,.0f} rows/s"
+        f" · {done.engine}, {done.workers} worker{'s' if done.workers != 1 else ''}, {done.rows_per_second:,.0f} rows/s"
         if done.engine != "local"
         else ""
     )
