@@ -56,3 +56,22 @@ def test_auto_reads_data_that_is_not_english_with_the_multilingual_encoder():
     micro_row = next(c for c in model.auto_report_["candidates"] if c["tier"] == "micro")
     assert micro_row["accuracy"] >= 0.5  # 8 examples an intent, read by an encoder that knows Chinese
     assert "not English, so micro read it with the multilingual encoder" in model.auto_report_["why"]
+
+
+def test_the_head_answers_in_numpy_as_torch_would_in_eval_mode():
+    """FrozenHead.logits runs the eval forward pass in numpy (torch's thread pool cost ~15 ms a text right after the
+    encoder's numpy work): it must give what the torch module gives, dropout off, on the current weights."""
+    torch = pytest.importorskip("torch")
+    from microgpt.labels.frozen import FrozenHead
+
+    torch.manual_seed(0)
+    head = FrozenHead(512, 60).train()  # as during training: logits must still be the eval-mode answer
+    x = np.random.default_rng(0).normal(size=(300, 512)).astype(np.float32)
+    with torch.no_grad():
+        want = head.eval()(torch.from_numpy(x)).numpy()
+        head.train()
+        got = head.logits(x)
+        np.testing.assert_allclose(got, want, atol=1e-5)
+        assert got.dtype == np.float32 and (got.argmax(1) == want.argmax(1)).all()
+        head.net[1].weight.add_(1.0)  # a training step later: the new weights, not a stale copy
+        assert not np.allclose(head.logits(x), got, atol=1e-3)

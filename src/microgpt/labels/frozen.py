@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from scipy.special import erf
 from torch import nn
 
 from microgpt.calibration import micro_f1, sigmoid
@@ -32,10 +33,20 @@ class FrozenHead(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)  # type: ignore[no-any-return]
 
-    @torch.no_grad()
     def logits(self, vectors: np.ndarray) -> np.ndarray:
-        self.eval()
-        return self(torch.from_numpy(np.ascontiguousarray(vectors, dtype=np.float32))).numpy()
+        """The eval-mode forward pass in numpy, on the current weights (views, not copies).
+
+        Not through torch: a (1, 512) GELU on torch's thread pool, right after the sentence encoder's numpy work,
+        waits for torch's threads to wake — 17 ms a text instead of 1.5 (measured on 2 cores)."""
+        hidden, out = self.net[1], self.net[4]
+        x = np.ascontiguousarray(vectors, dtype=np.float32)
+        h = x @ _array(hidden.weight).T + _array(hidden.bias)
+        h = 0.5 * h * (1.0 + erf(h * np.float32(1 / np.sqrt(2))))  # exact GELU, as nn.GELU()
+        return np.asarray(h @ _array(out.weight).T + _array(out.bias), dtype=np.float32)
+
+
+def _array(p: torch.Tensor) -> np.ndarray:
+    return p.detach().numpy()
 
 
 def train_head(
