@@ -1,13 +1,22 @@
-"""`microgpt serve [--host H] [--port P]`: the REST API over the registry's promoted modules, on uvicorn."""
+"""`microgpt serve [--host H] [--port P] [--engine uvicorn|ray]`: the REST API over the registry's promoted modules,
+on uvicorn, or on Ray Serve replicas (serving/ray_serve.py)."""
 
 from __future__ import annotations
 
 import os
+from enum import StrEnum
 
 import typer
 from rich.console import Console
 
 from microgpt.cli.choices import LogLevel
+
+
+class ServeEngine(StrEnum):
+    """What runs the app: uvicorn processes on this machine, or Ray Serve replicas on a (local or real) cluster."""
+
+    uvicorn = "uvicorn"
+    ray = "ray"
 
 
 def serve_cmd(
@@ -22,15 +31,28 @@ def serve_cmd(
     allow_host: list[str] = typer.Option(
         [], "--allow-host", help="On loopback, also accept this Host header (a reverse proxy's name); repeatable."
     ),
-    log_level: LogLevel = typer.Option(LogLevel.warning, help="uvicorn log level."),
+    log_level: LogLevel = typer.Option(LogLevel.warning, help="uvicorn's (or Ray Serve's) log level."),
+    engine: ServeEngine = typer.Option(
+        ServeEngine.uvicorn, help="uvicorn (this machine) or ray (Ray Serve replicas: pip install 'microgpt\\[ray]')."
+    ),
+    replicas: int = typer.Option(None, min=1, help="--engine ray: replicas, one CPU each (default 1)."),
+    address: str = typer.Option(
+        None,
+        help="--engine ray: the cluster ('auto' after `ray start --head`, ray://HOST:10001; default: a local one).",
+    ),
 ) -> None:
     """Serve every promoted module under $MICROGPT_HOME over HTTP (docs at /docs)."""
-    import uvicorn
-
     from microgpt.errors import ConfigError
     from microgpt.serving.app import is_loopback
     from microgpt.store.remote import open_registry
 
+    if engine is ServeEngine.uvicorn and (replicas is not None or address is not None):
+        flag = "--replicas" if replicas is not None else "--address"
+        raise ConfigError(f"{flag} is for --engine ray", hint="add --engine ray (uvicorn takes --workers N instead)")
+    if engine is ServeEngine.ray and workers != 1:
+        raise ConfigError(
+            "--workers is for uvicorn", hint=f"on Ray, ask for replicas: --engine ray --replicas {workers}"
+        )
     if not is_loopback(host) and not insecure:
         from microgpt.store.db import Store, store_location
 
@@ -52,9 +74,24 @@ def serve_cmd(
         }
     )
     base = f"http://{f'[{host}]' if ':' in host else host}:{port}"
-    Console(stderr=True).print(
-        f"serving MicroGPT on [bold]{base}[/] · API docs at {base}/docs · Ctrl+C stops", highlight=False, soft_wrap=True
-    )
+    console = Console(stderr=True)
+
+    def serving() -> None:
+        console.print(f"serving MicroGPT on [bold]{base}[/] · API docs at {base}/docs · Ctrl+C stops",
+                      highlight=False, soft_wrap=True)  # fmt: skip
+
+    if engine is ServeEngine.ray:
+        from microgpt.serving.ray_serve import import_serve, serve_ray
+
+        import_serve()  # a missing extra is the first thing said
+        n = replicas or 1
+        where = f"the cluster at {address}" if address else "a local Ray cluster"
+        console.print(f"starting {n} replica{'s' * (n > 1)} on Ray Serve, on {where}…", highlight=False)
+        serve_ray(host, port, replicas=n, address=address, log_level=log_level.value, ready=serving)
+        return
+    import uvicorn
+
+    serving()
     uvicorn.run(
         "microgpt.serving.app:app_factory",
         factory=True,
