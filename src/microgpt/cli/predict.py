@@ -54,7 +54,7 @@ def predict_cmd(
     engine: Engine = typer.Option(
         Engine.local,
         "--engine",
-        help="With --out: local (this process) or ray (Ray Data workers: pip install 'microgpt[ray]').",
+        help="With --out: local (this process) or ray (Ray Data workers: pip install 'microgpt\\[ray]').",
     ),
     workers: int = typer.Option(None, "--workers", min=1, help="--engine ray: workers (default: one per CPU)."),
     address: str = typer.Option(
