@@ -40,6 +40,7 @@ from tests.pgserver import PostgresServer, free_port  # noqa: E402
 
 HELPDESK = ROOT / "examples" / "helpdesk.csv"
 DAY = 10_000_000
+LOAD = os.getloadavg()[0]  # at import: how busy the machine was when the run began
 
 
 def texts_parquet(n: int, out: Path, files: int = 8) -> list[str]:
@@ -279,11 +280,11 @@ def report(rows: dict[str, dict[str, float]], rep: dict[str, float], sizes: dict
     lines = [
         "## Scale-out (issue 16)",
         "",
-        f"`{cmd}`, {started:%Y-%m-%d %H:%M} UTC, {cores} cores ({cpu_model()}), shared with other engineers' jobs "
-        f"(expect noise of ±10–20%); {versions}, PostgreSQL {', '.join(pg) or '?'} (fsync on).",
+        f"`{cmd}`, {started:%Y-%m-%d %H:%M} UTC, {cores} cores ({cpu_model()}), load average {LOAD:.2f} at the "
+        f"start; {versions}, PostgreSQL {', '.join(pg) or '?'} (fsync on).",
         "",
         f"Batch: {' and '.join(f'{v:,} {k}' for k, v in sizes.items())} texts (8 Parquet files → Parquet) on a local "
-        "Ray cluster (`ray.init(num_cpus=2)`). "
+        "Ray cluster the job starts (one logical CPU a worker, one for Ray Data's reading; blocks of one batch). "
         "*Whole job*: from the call to the file in place (workers' start and module load included); *steady*: the job "
         "less a 64-text job on as many workers (the fixed cost every job pays). Per-core rate: one thread in-process "
         "doing what a worker does.",
