@@ -134,19 +134,20 @@ def test_without_ray_the_error_names_the_extra(router, tmp_path, monkeypatch):
     assert err.value.hint.startswith("pip install 'microgpt[ray]'")
 
 
+def _microgpt(*args: object, timeout: float) -> subprocess.CompletedProcess[str]:
+    """The `microgpt` command in a subprocess, as a user runs it."""
+    cmd = [sys.executable, "-m", "microgpt", *map(str, args)]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+
+
 def test_cli_predict_on_ray(router, parquet_dir, tmp_path):
     """The command a user types: its own local Ray cluster, started and stopped by the command."""
     out = tmp_path / "labelled.csv"
-    proc = subprocess.run(
-        [sys.executable, "-m", "microgpt", "predict", str(router), str(parquet_dir), "--out", str(out),
-         "--engine", "ray", "--workers", "2"],
-        capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
+    proc = _microgpt("predict", router, parquet_dir, "--out", out, "--engine", "ray", "--workers", "2", timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "400 rows" in proc.stderr and "ray, 2 workers" in proc.stderr
     assert out.read_text().splitlines()[0] == "id,text,label,score,predicted_label,confidence,decision,unknown"
-    bad = subprocess.run([sys.executable, "-m", "microgpt", "predict", str(router), "hello", "--engine", "ray"],
-                         capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    bad = _microgpt("predict", router, "hello", "--engine", "ray", timeout=60)
     assert bad.returncode == 1 and "--engine ray runs file jobs" in bad.stderr
 
 
@@ -154,11 +155,7 @@ def test_cli_one_worker_on_its_own_cluster_finishes(router, tmp_path):
     """`--workers 1` with no cluster: the command's own cluster must leave Ray Data's reading a CPU (it once gave
     the one CPU to the worker, and the read and the worker waited on each other for ever)."""
     out = tmp_path / "one.jsonl"
-    proc = subprocess.run(
-        [sys.executable, "-m", "microgpt", "predict", str(router), str(HELPDESK), "--out", str(out),
-         "--engine", "ray", "--workers", "1"],
-        capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
+    proc = _microgpt("predict", router, HELPDESK, "--out", out, "--engine", "ray", "--workers", "1", timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "ray, 1 worker," in proc.stderr
     want = microgpt.load(router).predict(microgpt.read_examples(HELPDESK).texts)

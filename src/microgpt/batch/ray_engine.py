@@ -188,10 +188,10 @@ def _answered(ray: Any, module: str | Path, src: str | Path, text_col: str | Non
 
 
 def _batches_per_block(module: str | Path) -> int:
-    """nano answers a 256-text batch in ~60 ms, less than Ray's cost of a block (measured, 100,000 texts on 2
-    workers: 50% of 2 cores with one batch a block, 94% with 16); micro and the other tiers take seconds a batch,
-    where one batch a block keeps every worker busy to the end (micro: 89–93% of 2 cores; 72–82% with 4 blocks a
-    worker of whatever size the files gave)."""
+    """nano answers a 256-text batch in ~60 ms, close to Ray's cost of a block (measured, 100,000 texts, 2 workers
+    on 2 cores: 4,402/s with one batch a block, 5,355/s with 16, 4,835/s with 64); micro and the other tiers take
+    seconds a batch, where one batch a block keeps every worker busy to the end (micro: 89–93% of 2 cores; 72–82%
+    with 4 blocks a worker of whatever size the files gave)."""
     from microgpt.module import read_manifest
 
     return 16 if read_manifest(Path(module), verify=False).get("tier") == "nano" else 1
