@@ -160,3 +160,21 @@ def test_cli_one_worker_on_its_own_cluster_finishes(router, tmp_path):
     assert "ray, 1 worker," in proc.stderr
     want = microgpt.load(router).predict(microgpt.read_examples(HELPDESK).texts)
     assert [json.loads(line)["predicted_label"] for line in out.read_text().splitlines()] == want
+
+
+def test_own_cluster_runs_without_metrics_and_leaves_the_environment_as_it_was():
+    """A cluster the job starts for itself exports no metrics and records no task events (on 2 cores they took
+    ~2 points of each worker's CPU); the settings reach its workers and are gone from os.environ afterwards."""
+    code = """
+import json, os
+from microgpt.batch.ray_engine import QUIET_CLUSTER, ray_session
+with ray_session(workers=1) as ray:
+    seen = ray.get(ray.remote(lambda: {k: os.environ.get(k) for k in QUIET_CLUSTER}).remote())
+print(json.dumps({"worker": seen, "after": {k: os.environ.get(k) for k in QUIET_CLUSTER}}))
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert got["worker"] == {"RAY_enable_metrics_collection": "0", "RAY_task_events_report_interval_ms": "0"}
+    assert got["after"] == {"RAY_enable_metrics_collection": None, "RAY_task_events_report_interval_ms": None}
+    assert "unstable API" not in proc.stderr  # Ray warns when `_system_config` carries them
