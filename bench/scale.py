@@ -281,8 +281,9 @@ def report(rows: dict[str, dict[str, float]], rep: dict[str, float], sizes: dict
         f"start; {versions}, PostgreSQL {', '.join(pg) or '?'} (fsync on).",
         "",
         f"Batch: {' and '.join(f'{v:,} {k}' for k, v in sizes.items())} texts (8 Parquet files → Parquet) on a local "
-        "Ray cluster the job starts (one logical CPU a worker, one for Ray Data's reading; blocks of one batch). "
-        "*Whole job*: from the call to the file in place (workers' start and module load included); *steady*: the job "
+        "Ray cluster each job starts and stops, as the CLI does (one logical CPU a worker, one for Ray Data's reading; "
+        "blocks of one batch, 16 for nano). *Whole job*: from the call to the file in place (the cluster's and the "
+        "workers' start and the module's load included); *steady*: the job "
         "less a 64-text job on as many workers (the fixed cost every job pays). Per-core rate: one thread in-process "
         "doing what a worker does, measured before the Ray runs (all texts) and after them (a quarter), the mean of "
         "the two (before / after in brackets).",
