@@ -4,8 +4,10 @@ the same labels bit for bit; LLM labelling keeps one concurrency cap and one bud
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -162,15 +164,23 @@ def test_cli_one_worker_on_its_own_cluster_finishes(router, tmp_path):
     assert [json.loads(line)["predicted_label"] for line in out.read_text().splitlines()] == want
 
 
-def test_own_cluster_runs_without_metrics_and_leaves_the_environment_as_it_was():
+def test_own_cluster_runs_quiet_and_leaves_nothing_behind():
     """A cluster the job starts for itself exports no metrics and records no task events (on 2 cores they took
-    ~2 points of each worker's CPU); the settings reach its workers and are gone from os.environ afterwards."""
+    ~2 points of each worker's CPU); the settings reach its workers and are gone from os.environ afterwards, and so
+    is every process the cluster started, in under the reaper's 5 s grace."""
     code = """
-import json, os
-from microgpt.batch.ray_engine import QUIET_CLUSTER, ray_session
+import json, os, time
+from microgpt.batch.ray_engine import QUIET_CLUSTER, _descendants, ray_session
 with ray_session(workers=1) as ray:
     seen = ray.get(ray.remote(lambda: {k: os.environ.get(k) for k in QUIET_CLUSTER}).remote())
-print(json.dumps({"worker": seen, "after": {k: os.environ.get(k) for k in QUIET_CLUSTER}}))
+    inside = _descendants()
+    t = time.monotonic()
+after = {k: os.environ.get(k) for k in QUIET_CLUSTER}
+left = [p for p, s in inside.items() if os.path.exists(f"/proc/{p}") and
+        open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()[19] == s and
+        open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"]
+print(json.dumps({"worker": seen, "after": after, "inside": len(inside), "left": left,
+                  "shutdown_s": time.monotonic() - t}))
 """
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -178,3 +188,27 @@ print(json.dumps({"worker": seen, "after": {k: os.environ.get(k) for k in QUIET_
     assert got["worker"] == {"RAY_enable_metrics_collection": "0", "RAY_task_events_report_interval_ms": "0"}
     assert got["after"] == {"RAY_enable_metrics_collection": None, "RAY_task_events_report_interval_ms": None}
     assert "unstable API" not in proc.stderr  # Ray warns when `_system_config` carries them
+    assert got["inside"] >= 3 and got["left"] == []  # gcs, raylet, a worker at least; none of them still running
+    assert got["shutdown_s"] < 6
+
+
+def test_the_reaper_kills_what_outlives_its_grace_and_only_that(tmp_path):
+    """What Ray's shutdown leaves running (a process that ignores SIGTERM here) is killed after the grace period;
+    a process that already ended is left alone, and so is a pid now used by another process."""
+    from microgpt.batch.ray_engine import _descendants, _reap
+
+    stubborn = subprocess.Popen([sys.executable, "-c", "import signal, time; signal.signal(signal.SIGTERM, "
+                                 "signal.SIG_IGN); time.sleep(60)"])  # fmt: skip
+    done = subprocess.Popen([sys.executable, "-c", "pass"])
+    done.wait()
+    try:
+        started = _descendants()
+        assert stubborn.pid in started and done.pid not in started
+        started[done.pid] = "0"  # an ended one
+        started[os.getpid()] = "1"  # a live pid whose start time is not the one recorded: not ours to kill
+        t = time.monotonic()
+        assert _reap(started, grace=0.5) == [stubborn.pid]
+        assert 0.4 < time.monotonic() - t < 3
+        assert stubborn.wait(timeout=5) == -9
+    finally:
+        stubborn.kill()
