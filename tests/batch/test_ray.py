@@ -202,8 +202,9 @@ def test_the_reaper_kills_what_outlives_its_grace_and_only_that(tmp_path):
     done = subprocess.Popen([sys.executable, "-c", "pass"])
     done.wait()
     try:
-        started = _descendants()
-        assert stubborn.pid in started and done.pid not in started
+        mine = _descendants()  # other tests' clusters are descendants too: reap only this test's processes
+        assert stubborn.pid in mine and done.pid not in mine
+        started = {stubborn.pid: mine[stubborn.pid]}
         started[done.pid] = "0"  # an ended one
         started[os.getpid()] = "1"  # a live pid whose start time is not the one recorded: not ours to kill
         t = time.monotonic()
