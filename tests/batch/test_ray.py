@@ -170,15 +170,13 @@ def test_own_cluster_runs_quiet_and_leaves_nothing_behind():
     is every process the cluster started, in under the reaper's 5 s grace."""
     code = """
 import json, os, time
-from microgpt.batch.ray_engine import QUIET_CLUSTER, _descendants, ray_session
+from microgpt.batch.ray_engine import QUIET_CLUSTER, _descendants, _stat, ray_session
 with ray_session(workers=1) as ray:
     seen = ray.get(ray.remote(lambda: {k: os.environ.get(k) for k in QUIET_CLUSTER}).remote())
     inside = _descendants()
     t = time.monotonic()
 after = {k: os.environ.get(k) for k in QUIET_CLUSTER}
-left = [p for p, s in inside.items() if os.path.exists(f"/proc/{p}") and
-        open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()[19] == s and
-        open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"]
+left = [p for p, s in inside.items() if (f := _stat(p)) and f[19] == s and f[0] != "Z"]
 print(json.dumps({"worker": seen, "after": after, "inside": len(inside), "left": left,
                   "shutdown_s": time.monotonic() - t}))
 """

@@ -32,7 +32,7 @@ ERROR = "__microgpt_error__"  # in place of an answer: our error on a worker, ra
 
 
 # A cluster this job starts for itself and stops when done exports no metrics and records no task timeline: on
-# 2 cores those cost the workers ~2 points of their CPU (measured: each worker 89-90% busy with them, 91.5-92% without).
+# 2 cores those cost the workers ~2 points of their CPU (measured: each worker 88-90% busy with them, 91-93% without).
 # Set as Ray's environment settings while the cluster starts (its processes inherit them), not `_system_config`,
 # which makes Ray print a warning about an unstable API.
 QUIET_CLUSTER = {"RAY_enable_metrics_collection": "0", "RAY_task_events_report_interval_ms": "0"}
@@ -66,7 +66,7 @@ def ray_session(address: str | None = None, workers: int | None = None) -> Itera
         # `--workers 1` on a 1-CPU cluster left the read waiting on the worker and the worker on the read, forever
         kwargs["num_cpus"] = (workers or os.cpu_count() or 1) + 1
         kwargs["address"] = "local"  # a new one, even when `ray start` left a cluster running on this machine
-    before = _descendants()
+    before = {} if address else _descendants()
     try:
         with _environment({} if address else QUIET_CLUSTER):
             ray.init(**kwargs)
@@ -85,17 +85,22 @@ def ray_session(address: str | None = None, workers: int | None = None) -> Itera
 
 # Ray's shutdown now and then leaves a worker behind, reparented to init, holding its memory for ever (seen once in
 # ~20 jobs here; ray-project/ray#52322). What the local cluster started is gone when the job ends, whatever Ray did.
+def _stat(pid: int | str) -> list[str]:
+    """/proc/PID/stat's fields after the command name (state, ppid, ...; start time at [19]); [] if it is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return []
+
+
 def _descendants() -> dict[int, str]:
     """{pid: start time} of this process's descendants (Linux /proc; elsewhere none, and nothing is reaped)."""
     children: dict[int, list[int]] = {}
     started: dict[int, str] = {}
     for entry in Path("/proc").glob("[0-9]*"):
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        children.setdefault(int(fields[1]), []).append(int(entry.name))
-        started[int(entry.name)] = fields[19]
+        if fields := _stat(entry.name):
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
+            started[int(entry.name)] = fields[19]
     out, todo = {}, list(children.get(os.getpid(), []))
     while todo:
         pid = todo.pop()
@@ -108,16 +113,8 @@ def _reap(started: dict[int, str], grace: float = 5.0) -> list[int]:
     """SIGKILL those of `started` (pid: start time) still running after `grace` seconds; the pids it killed."""
     import signal
 
-    def alive() -> list[int]:
-        out = []
-        for pid, t in started.items():
-            try:
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            except (OSError, IndexError):
-                continue
-            if fields[19] == t and fields[0] != "Z":  # the same process (not a new one on a reused pid), not a zombie
-                out.append(pid)
-        return out
+    def alive() -> list[int]:  # the same process (not a new one on a reused pid), and not a zombie
+        return [pid for pid, t in started.items() if (f := _stat(pid)) and f[19] == t and f[0] != "Z"]
 
     deadline = time.monotonic() + grace
     while (left := alive()) and time.monotonic() < deadline:
